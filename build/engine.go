@@ -1,0 +1,313 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/plugins/snapshots/native"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay/overlayutils"
+	"github.com/gofrs/flock"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/cmd/buildkitd/config"
+	"github.com/moby/buildkit/control"
+	"github.com/moby/buildkit/frontend"
+	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
+	"github.com/moby/buildkit/frontend/gateway"
+	"github.com/moby/buildkit/frontend/gateway/forwarder"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/solver"
+	"github.com/moby/buildkit/solver/bboltcachestorage"
+	"github.com/moby/buildkit/util/bklog"
+	"github.com/moby/buildkit/util/db/boltutil"
+	"github.com/moby/buildkit/util/disk"
+	"github.com/moby/buildkit/util/grpcerrors"
+	"github.com/moby/buildkit/util/network/cniprovider"
+	"github.com/moby/buildkit/util/network/netproviders"
+	"github.com/moby/buildkit/util/resolver"
+	"github.com/moby/buildkit/worker"
+	"github.com/moby/buildkit/worker/base"
+	"github.com/moby/buildkit/worker/runc"
+	"github.com/moby/buildkit/executor/oci"
+	"github.com/moby/buildkit/cache/remotecache"
+	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
+	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
+	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
+	"github.com/moby/buildkit/util/appdefaults"
+	copy "github.com/tonistiigi/fsutil/copy"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/moby/buildkit/version"
+)
+
+// ErrRuncMissing is returned by New when the OCI runtime is not installed.
+var ErrRuncMissing = errors.New("runc is not installed or not on PATH: the embedded builder runs RUN steps with runc; install it (Debian/Ubuntu: apt-get install runc)")
+
+// Config is what the embedded solver needs to start.
+type Config struct {
+	// Root is the state directory. It is created with mode 0700 when missing.
+	Root string
+	// Notify, when not nil, receives one-line human messages about start-up
+	// (such as waiting for the state-dir lock held by another process).
+	Notify func(msg string)
+	// Entitlements the controller allows (e.g. "network.host", "security.insecure").
+	Entitlements []string
+}
+
+// Engine is an embedded BuildKit controller served in-process and the
+// client that talks to it.
+type Engine struct {
+	root    string
+	lock    *flock.Flock
+	server  *grpc.Server
+	lis     *bufconn.Listener
+	ctrl    *control.Controller
+	client  *client.Client
+	closers []func() error
+}
+
+// New starts the embedded solver on cfg.Root. It waits for the state-dir lock
+// (reporting that through cfg.Notify) until ctx is done.
+func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
+	if _, err := exec.LookPath("runc"); err != nil {
+		return nil, ErrRuncMissing
+	}
+	if cfg.Root == "" {
+		return nil, errors.New("no state directory given")
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("state directory %q: %w", cfg.Root, err)
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state directory: %w", err)
+	}
+
+	lock, err := acquireLock(ctx, filepath.Join(root, "buildkitd.lock"), cfg.Notify)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{root: root, lock: lock}
+	defer func() {
+		if retErr != nil {
+			e.Close()
+		}
+	}()
+
+	// Exact file modes in layers need umask 0, as buildkitd sets it.
+	syscall.Umask(0)
+	copy.UmaskIsZero = true
+	bklog.L.Logger.SetOutput(discard{})
+
+	ctrl, err := newController(ctx, root, cfg, &e.closers)
+	if err != nil {
+		return nil, err
+	}
+	e.ctrl = ctrl
+	// The controller owns the worker, cache store and history DB now.
+	e.closers = nil
+
+	e.lis = bufconn.Listen(1 << 20)
+	e.server = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(grpcerrors.UnaryServerInterceptor),
+		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor),
+		grpc.MaxRecvMsgSize(16<<20),
+		grpc.MaxSendMsgSize(16<<20),
+	)
+	ctrl.Register(e.server)
+	go func() { _ = e.server.Serve(e.lis) }()
+
+	c, err := client.New(ctx, "unix:///embedded.sock", client.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+		return e.lis.DialContext(ctx)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the embedded solver: %w", err)
+	}
+	e.client = c
+	return e, nil
+}
+
+// Client returns the BuildKit client connected to the embedded solver.
+func (e *Engine) Client() *client.Client { return e.client }
+
+// Root returns the absolute state directory.
+func (e *Engine) Root() string { return e.root }
+
+// Close stops the solver and releases the state-dir lock.
+func (e *Engine) Close() error {
+	if e.client != nil {
+		_ = e.client.Close()
+	}
+	if e.server != nil {
+		e.server.Stop()
+	}
+	if e.ctrl != nil {
+		_ = e.ctrl.Close()
+	}
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		_ = e.closers[i]()
+	}
+	if e.lock != nil {
+		return e.lock.Unlock()
+	}
+	return nil
+}
+
+func acquireLock(ctx context.Context, path string, notify func(string)) (*flock.Flock, error) {
+	lock := flock.New(path)
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	if ok {
+		return lock, nil
+	}
+	if notify != nil {
+		notify(fmt.Sprintf("waiting for another docker-build2 process to release %s (Ctrl-C to stop)", path))
+	}
+	ok, err = lock.TryLockContext(ctx, 100*time.Millisecond)
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return nil, cause
+		}
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("could not lock %s", path)
+	}
+	return lock, nil
+}
+
+func newController(ctx context.Context, root string, cfg Config, closers *[]func() error) (*control.Controller, error) {
+	sm, err := session.NewManager()
+	if err != nil {
+		return nil, err
+	}
+	hosts := resolver.NewRegistryConfig(nil)
+
+	sn := snapshotterFactory(root)
+	nc := netproviders.Opt{
+		Mode: "auto",
+		CNI: cniprovider.Opt{
+			Root:       root,
+			ConfigPath: appdefaults.DefaultCNIConfigPath,
+			BinaryDir:  appdefaults.DefaultCNIBinDir,
+		},
+	}
+	opt, err := runc.NewWorkerOpt(root, sn, false, oci.ProcessSandbox, nil, nil, nc, nil, "runc", "", false, nil, "", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	dstat, _ := disk.GetDiskStat(root)
+	opt.GCPolicy = gcPolicy(config.DefaultGCPolicy(config.GCConfig{}, dstat), dstat)
+	opt.BuildkitVersion = client.BuildkitVersion{Package: version.Package, Version: BuildKitVersion(), Revision: version.Revision}
+	opt.RegistryHosts = hosts
+
+	w, err := base.NewWorker(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	wc := &worker.Controller{}
+	if err := wc.Add(w); err != nil {
+		return nil, err
+	}
+	*closers = append(*closers, wc.Close)
+
+	frontends := map[string]frontend.Frontend{
+		"dockerfile.v0": forwarder.NewGatewayForwarder(wc.Infos(), dockerfile.Build),
+	}
+	gwfe, err := gateway.NewGatewayFrontend(wc.Infos(), nil)
+	if err != nil {
+		return nil, err
+	}
+	frontends["gateway.v0"] = gwfe
+
+	cacheStorage, err := bboltcachestorage.NewStore(filepath.Join(root, "cache.db"))
+	if err != nil {
+		return nil, err
+	}
+	*closers = append(*closers, cacheStorage.Close)
+
+	historyDB, err := boltutil.SafeOpen(filepath.Join(root, "history.db"), 0o600, &bolt.Options{
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	*closers = append(*closers, historyDB.Close)
+
+	return control.NewController(control.Opt{
+		SessionManager:   sm,
+		WorkerController: wc,
+		Frontends:        frontends,
+		ResolveCacheExporterFuncs: map[string]remotecache.ResolveCacheExporterFunc{
+			"registry": registryremotecache.ResolveCacheExporterFunc(sm, hosts),
+			"local":    localremotecache.ResolveCacheExporterFunc(sm),
+			"inline":   inlineremotecache.ResolveCacheExporterFunc(),
+		},
+		ResolveCacheImporterFuncs: map[string]remotecache.ResolveCacheImporterFunc{
+			"registry": registryremotecache.ResolveCacheImporterFunc(sm, w.ContentStore(), hosts),
+			"local":    localremotecache.ResolveCacheImporterFunc(sm),
+		},
+		CacheManager:   solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
+		Entitlements:   cfg.Entitlements,
+		HistoryDB:      historyDB,
+		CacheStore:     cacheStorage,
+		LeaseManager:   w.LeaseManager(),
+		ContentStore:   w.ContentStore(),
+		GarbageCollect: w.GarbageCollect,
+		GracefulStop:   ctx.Done(),
+	})
+}
+
+func snapshotterFactory(root string) runc.SnapshotterFactory {
+	if err := overlayutils.Supported(root); err == nil {
+		return runc.SnapshotterFactory{Name: "overlayfs", New: func(root string) (snapshots.Snapshotter, error) {
+			return overlay.NewSnapshotter(root, overlay.AsynchronousRemove)
+		}}
+	}
+	return runc.SnapshotterFactory{Name: "native", New: native.NewSnapshotter}
+}
+
+func gcPolicy(rules []config.GCPolicy, dstat disk.DiskStat) []client.PruneInfo {
+	out := make([]client.PruneInfo, 0, len(rules))
+	for _, rule := range rules {
+		out = append(out, client.PruneInfo{
+			Filter:        rule.Filters,
+			All:           rule.All,
+			KeepDuration:  rule.KeepDuration.Duration,
+			ReservedSpace: rule.ReservedSpace.AsBytes(dstat),
+			MaxUsedSpace:  rule.MaxUsedSpace.AsBytes(dstat),
+			MinFreeSpace:  rule.MinFreeSpace.AsBytes(dstat),
+		})
+	}
+	return out
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BuildKitVersion returns the version of the BuildKit module linked in.
+func BuildKitVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == "github.com/moby/buildkit" {
+				return d.Version
+			}
+		}
+	}
+	return version.Version
+}

@@ -1,0 +1,44 @@
+package plugin
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Environment variables are read here only, as flag defaults; each is named
+// in its flag's help text.
+
+func defaultRoot() string {
+	if v := os.Getenv("DOCKER_BUILD2_ROOT"); v != "" {
+		return v
+	}
+	return builtinRoot()
+}
+
+func builtinRoot() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/docker-build2"
+	}
+	if v := os.Getenv("XDG_DATA_HOME"); v != "" {
+		return filepath.Join(v, "docker-build2")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "docker-build2")
+	}
+	return filepath.Join(os.TempDir(), "docker-build2")
+}
+
+func defaultProgress() string {
+	if v := os.Getenv("BUILDKIT_PROGRESS"); v != "" {
+		return v
+	}
+	return "auto"
+}
+
+func defaultPlatforms() []string {
+	if v := os.Getenv("DOCKER_DEFAULT_PLATFORM"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package plugin
+
+import (
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli-plugins/metadata"
+	"github.com/docker/cli/cli-plugins/plugin"
+	"github.com/docker/cli/cli/command"
+	cliflags "github.com/docker/cli/cli/flags"
+	"github.com/spf13/cobra"
+)
+
+// Name is the plugin's name: the CLI runs it as `docker build2`.
+const Name = "build2"
+
+// Version is the plugin's version, set at link time with
+// -ldflags "-X github.com/docker-build2/docker-build2/plugin.Version=…".
+var Version = "v0.1.0-dev"
+
+// Metadata is what the docker CLI reads through docker-cli-plugin-metadata.
+func Metadata() metadata.Metadata {
+	return metadata.Metadata{
+		SchemaVersion:    "0.1.0",
+		Vendor:           "docker-build2",
+		Version:          Version,
+		ShortDescription: "Build images with an embedded BuildKit (no daemon needed)",
+		URL:              "https://github.com/docker-build2/docker-build2",
+	}
+}
+
+// NewRootCmd returns the command tree. name is the command's name:
+// Name when run as a plugin, the executable's base name standalone.
+func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra.Command {
+	opts := newBuildOptions()
+	cmd := &cobra.Command{
+		Use:   name + " [OPTIONS] PATH | URL | -",
+		Short: "Build an image from a Dockerfile with an embedded BuildKit",
+		Long: `Build an image from a Dockerfile with an embedded BuildKit solver.
+
+"` + name + ` PATH" and "` + name + ` build PATH" are the same command.`,
+		Args: cli.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd, dockerCLI, args[0], opts)
+		},
+		SilenceUsage:          true,
+		SilenceErrors:         true,
+		DisableFlagsInUseLine: true,
+		TraverseChildren:      true,
+		CompletionOptions:     cobra.CompletionOptions{HiddenDefaultCmd: true},
+	}
+	addBuildFlags(cmd, opts)
+	if isPlugin {
+		cmd.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+			return plugin.PersistentPreRunE(cmd, args)
+		}
+	} else {
+		cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+			return dockerCLI.Initialize(cliflags.NewClientOptions())
+		}
+		cmd.SetFlagErrorFunc(cli.FlagErrorFunc)
+	}
+	cmd.AddCommand(
+		newBuildCommand(dockerCLI),
+		newVersionCommand(dockerCLI),
+		newUnsupportedCommand("bake"),
+	)
+	return cmd
+}
+
+func newUnsupportedCommand(name string) *cobra.Command {
+	return &cobra.Command{
+		Use:                name,
+		Short:              "Not supported by docker-build2",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(*cobra.Command, []string) error {
+			return cli.StatusError{StatusCode: 1, Status: "ERROR: docker-build2 does not support \"" + name + "\": use \"docker build2 build\" for each target, or install docker buildx for bake"}
+		},
+	}
+}

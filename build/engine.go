@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,7 +67,8 @@ type Config struct {
 }
 
 // Engine is an embedded BuildKit controller served in-process and the
-// client that talks to it.
+// client that talks to it. A process opens a given state dir at most once:
+// BuildKit keeps process-wide checksum caches keyed by cache record IDs.
 type Engine struct {
 	root    string
 	lock    *flock.Flock
@@ -75,6 +77,12 @@ type Engine struct {
 	ctrl    *control.Controller
 	client  *client.Client
 	closers []func() error
+	// snapshotter is closed after the controller: BuildKit's worker does not
+	// close it, and its bolt DB stays locked until it is.
+	snapshotter snapshots.Snapshotter
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New starts the embedded solver on cfg.Root. It waits for the state-dir lock
@@ -110,7 +118,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	copy.UmaskIsZero = true
 	bklog.L.Logger.SetOutput(discard{})
 
-	ctrl, err := newController(ctx, root, cfg, &e.closers)
+	ctrl, err := newController(ctx, root, cfg, e)
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +152,14 @@ func (e *Engine) Client() *client.Client { return e.client }
 // Root returns the absolute state directory.
 func (e *Engine) Root() string { return e.root }
 
-// Close stops the solver and releases the state-dir lock.
+// Close stops the solver and releases the state-dir lock. It may be called
+// more than once.
 func (e *Engine) Close() error {
+	e.closeOnce.Do(func() { e.closeErr = e.close() })
+	return e.closeErr
+}
+
+func (e *Engine) close() error {
 	if e.client != nil {
 		_ = e.client.Close()
 	}
@@ -157,6 +171,9 @@ func (e *Engine) Close() error {
 	}
 	for i := len(e.closers) - 1; i >= 0; i-- {
 		_ = e.closers[i]()
+	}
+	if e.snapshotter != nil {
+		_ = e.snapshotter.Close()
 	}
 	if e.lock != nil {
 		return e.lock.Unlock()
@@ -189,7 +206,8 @@ func acquireLock(ctx context.Context, path string, notify func(string)) (*flock.
 	return lock, nil
 }
 
-func newController(ctx context.Context, root string, cfg Config, closers *[]func() error) (*control.Controller, error) {
+func newController(ctx context.Context, root string, cfg Config, e *Engine) (*control.Controller, error) {
+	closers := &e.closers
 	sm, err := session.NewManager()
 	if err != nil {
 		return nil, err
@@ -197,6 +215,12 @@ func newController(ctx context.Context, root string, cfg Config, closers *[]func
 	hosts := resolver.NewRegistryConfig(nil)
 
 	sn := snapshotterFactory(root)
+	newSnapshotter := sn.New
+	sn.New = func(root string) (snapshots.Snapshotter, error) {
+		s, err := newSnapshotter(root)
+		e.snapshotter = s
+		return s, err
+	}
 	nc := netproviders.Opt{
 		Mode: "auto",
 		CNI: cniprovider.Opt{
@@ -222,7 +246,7 @@ func newController(ctx context.Context, root string, cfg Config, closers *[]func
 	if err := wc.Add(w); err != nil {
 		return nil, err
 	}
-	*closers = append(*closers, wc.Close)
+	*closers = append(*closers, w.Close)
 
 	frontends := map[string]frontend.Frontend{
 		"dockerfile.v0": forwarder.NewGatewayForwarder(wc.Infos(), dockerfile.Build),

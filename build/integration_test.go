@@ -210,11 +210,11 @@ func TestBuildDockerignore(t *testing.T) {
 	defer engineMu.Unlock()
 	df := "FROM scratch\nCOPY . /ctx/\n"
 	ctxDir := writeContext(t, map[string]string{
-		"Dockerfile":               df,
-		".dockerignore":            "secret.txt\nrootfs\n",
-		"secret.txt":               "do not send",
-		"keep.txt":                 "keep",
-		"docker/Dockerfile.custom": df,
+		"Dockerfile":                            df,
+		".dockerignore":                         "secret.txt\nrootfs\n",
+		"secret.txt":                            "do not send",
+		"keep.txt":                              "keep",
+		"docker/Dockerfile.custom":              df,
 		"docker/Dockerfile.custom.dockerignore": "keep.txt\nrootfs\nsecret.txt\ndocker\n",
 	})
 	e := newEngine(t, t.TempDir())

@@ -42,7 +42,7 @@ type Options struct {
 	// CacheImports and CacheExports are --cache-from and --cache-to.
 	CacheImports []client.CacheOptionsEntry
 	CacheExports []client.CacheOptionsEntry
-	Pull           bool
+	Pull         bool
 	// NetworkMode is "default", "none" or "host".
 	NetworkMode string
 	// ExtraHosts are "host=ip" pairs added to /etc/hosts of RUN steps.
@@ -181,4 +181,3 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
-

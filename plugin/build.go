@@ -87,8 +87,8 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.BoolVar(&opts.noCache, "no-cache", false, "Do not use cache when building the image")
 	flags.StringArrayVar(&opts.noCacheFilter, "no-cache-filter", nil, "Do not cache specified stages")
 	flags.StringArrayVarP(&opts.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
-	flags.StringArrayVar(&opts.platforms, "platform", defaultPlatforms(), `Set target platform for build (default: $DOCKER_DEFAULT_PLATFORM)`)
-	flags.StringVar(&opts.progress, "progress", defaultProgress(), `Set type of progress output ("auto", "plain", "tty", "rawjson", "quiet"); default: $BUILDKIT_PROGRESS or "auto"`)
+	flags.StringArrayVar(&opts.platforms, "platform", defaultPlatforms(), `Set target platform for build; $DOCKER_DEFAULT_PLATFORM sets the default`)
+	flags.StringVar(&opts.progress, "progress", defaultProgress(), `Set type of progress output ("auto", "plain", "tty", "rawjson", "quiet"); $BUILDKIT_PROGRESS sets the default`)
 	flags.BoolVar(&opts.pull, "pull", false, "Always attempt to pull all referenced images")
 	flags.BoolVar(&opts.push, "push", false, `Shorthand for "--output=type=registry"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
@@ -96,7 +96,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringArrayVar(&opts.ssh, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)
 	flags.StringArrayVarP(&opts.tags, "tag", "t", nil, `Image identifier (format: "[registry/]repository[:tag]")`)
 	flags.StringVar(&opts.target, "target", "", "Set the target build stage to build")
-	flags.StringVar(&opts.root, "root", defaultRoot(), "State directory of the embedded builder (default: $DOCKER_BUILD2_ROOT, else "+builtinRoot()+")")
+	flags.StringVar(&opts.root, "root", defaultRoot(), "State directory of the embedded builder; $DOCKER_BUILD2_ROOT sets the default")
 	addLegacyFlags(flags)
 }
 

@@ -1,0 +1,32 @@
+# docker-build2: every target is a one-liner over a hack/ script.
+.PHONY: build install demo test test-unit test-integration test-e2e bench lint validate
+
+build:
+	hack/build
+
+install:
+	hack/install
+
+demo: install
+	hack/demo
+
+test:
+	hack/test all
+
+test-unit:
+	hack/test unit
+
+test-integration:
+	hack/test integration
+
+test-e2e:
+	hack/test e2e
+
+bench:
+	bench/run
+
+lint:
+	hack/lint
+
+validate: lint
+	hack/validate

@@ -1,0 +1,137 @@
+package progress
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/moby/buildkit/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestParseMode(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Mode{
+		"auto": Auto, "": Auto, "tty": TTY, "plain": Plain, "PLAIN": Plain,
+		"rawjson": RawJSON, "quiet": Quiet, "none": Quiet,
+	} {
+		got, err := ParseMode(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	_, err := ParseMode("fancy")
+	require.ErrorContains(t, err, `invalid progress mode "fancy": use one of auto, plain, tty, rawjson, quiet`)
+}
+
+// loadFixture reads a status stream recorded with --progress=rawjson.
+func loadFixture(t *testing.T, name string) []*client.SolveStatus {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	defer f.Close()
+	var out []*client.SolveStatus
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var st client.SolveStatus
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &st))
+		out = append(out, &st)
+	}
+	require.NoError(t, sc.Err())
+	require.NotEmpty(t, out)
+	return out
+}
+
+func render(t *testing.T, mode Mode, statuses []*client.SolveStatus) string {
+	t.Helper()
+	ch := make(chan *client.SolveStatus)
+	go func() {
+		defer close(ch)
+		for _, st := range statuses {
+			ch <- st
+		}
+	}()
+	var buf bytes.Buffer
+	_, err := Display(t.Context(), &buf, nil, mode, ch)
+	require.NoError(t, err)
+	return buf.String()
+}
+
+// Durations of vertices still running at render time depend on the clock.
+var runningDuration = regexp.MustCompile(`(?m)^(#\d+ [^\n]*?)\d+\.\d+s$`)
+
+func normalize(s string) string {
+	return runningDuration.ReplaceAllString(s, "${1}<t>")
+}
+
+func TestPlainGolden(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"success", "failure"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got := normalize(render(t, Plain, loadFixture(t, name+".rawjson")))
+			golden := filepath.Join("testdata", name+".plain.golden")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), got)
+		})
+	}
+}
+
+func TestPlainShowsStepLogs(t *testing.T) {
+	t.Parallel()
+	got := render(t, Plain, loadFixture(t, "failure.rawjson"))
+	assert.Contains(t, got, "boom")
+	assert.Contains(t, got, "ERROR: process")
+	assert.Contains(t, got, "exit code: 3")
+}
+
+func TestRawJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := loadFixture(t, "success.rawjson")
+	got := render(t, RawJSON, in)
+	var n int
+	sc := bufio.NewScanner(bytes.NewBufferString(got))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var st client.SolveStatus
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &st))
+		n++
+	}
+	assert.Equal(t, len(in), n)
+}
+
+func TestQuietPrintsNothing(t *testing.T) {
+	t.Parallel()
+	assert.Empty(t, render(t, Quiet, loadFixture(t, "success.rawjson")))
+}
+
+func TestTTYNeedsTerminal(t *testing.T) {
+	t.Parallel()
+	ch := make(chan *client.SolveStatus)
+	close(ch)
+	var buf bytes.Buffer
+	_, err := Display(t.Context(), &buf, nil, TTY, ch)
+	require.ErrorContains(t, err, "--progress=tty needs a terminal")
+}
+
+func TestPrintWarnings(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	PrintWarnings(&buf, []client.VertexWarning{{Short: []byte("FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)")}}, Plain)
+	assert.Equal(t, "\n1 warning found:\n - FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)\n", buf.String())
+	buf.Reset()
+	PrintWarnings(&buf, []client.VertexWarning{{Short: []byte("x")}}, Quiet)
+	assert.Empty(t, buf.String())
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/plugins/snapshots/native"
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay/overlayutils"
+	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/gofrs/flock"
 	"github.com/moby/buildkit/cache/remotecache"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
@@ -62,8 +63,9 @@ type Config struct {
 	// Notify, when not nil, receives one-line human messages about start-up
 	// (such as waiting for the state-dir lock held by another process).
 	Notify func(msg string)
-	// Entitlements the controller allows (e.g. "network.host", "security.insecure").
-	Entitlements []string
+	// Daemon is the daemon.json the builder applies (GC, entitlements,
+	// registry mirrors and insecure registries); nil means defaults.
+	Daemon *daemonconfig.Config
 }
 
 // Engine is an embedded BuildKit controller served in-process and the
@@ -212,7 +214,15 @@ func newController(ctx context.Context, root string, cfg Config, e *Engine) (*co
 	if err != nil {
 		return nil, err
 	}
-	hosts := resolver.NewRegistryConfig(nil)
+	hosts := resolver.NewRegistryConfig(registryConfig(cfg.Daemon))
+	gcCfg, err := gcConfig(cfg.Daemon)
+	if err != nil {
+		return nil, err
+	}
+	entitlements := []string{"network.host"}
+	if cfg.Daemon != nil {
+		entitlements = cfg.Daemon.AllowedEntitlements()
+	}
 
 	sn := snapshotterFactory(root)
 	newSnapshotter := sn.New
@@ -234,7 +244,7 @@ func newController(ctx context.Context, root string, cfg Config, e *Engine) (*co
 		return nil, err
 	}
 	dstat, _ := disk.GetDiskStat(root)
-	opt.GCPolicy = gcPolicy(config.DefaultGCPolicy(config.GCConfig{}, dstat), dstat)
+	opt.GCPolicy = gcPolicy(gcCfg, dstat)
 	opt.BuildkitVersion = client.BuildkitVersion{Package: version.Package, Version: BuildKitVersion(), Revision: version.Revision}
 	opt.RegistryHosts = hosts
 
@@ -286,7 +296,7 @@ func newController(ctx context.Context, root string, cfg Config, e *Engine) (*co
 			"local":    localremotecache.ResolveCacheImporterFunc(sm),
 		},
 		CacheManager:   solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
-		Entitlements:   cfg.Entitlements,
+		Entitlements:   entitlements,
 		HistoryDB:      historyDB,
 		CacheStore:     cacheStorage,
 		LeaseManager:   w.LeaseManager(),
@@ -305,7 +315,14 @@ func snapshotterFactory(root string) runc.SnapshotterFactory {
 	return runc.SnapshotterFactory{Name: "native", New: native.NewSnapshotter}
 }
 
-func gcPolicy(rules []config.GCPolicy, dstat disk.DiskStat) []client.PruneInfo {
+func gcPolicy(cfg config.GCConfig, dstat disk.DiskStat) []client.PruneInfo {
+	if cfg.GC != nil && !*cfg.GC {
+		return nil
+	}
+	rules := cfg.GCPolicy
+	if len(rules) == 0 {
+		rules = config.DefaultGCPolicy(cfg, dstat)
+	}
 	out := make([]client.PruneInfo, 0, len(rules))
 	for _, rule := range rules {
 		out = append(out, client.PruneInfo{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/console"
 	"github.com/docker-build2/docker-build2/build"
+	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker-build2/docker-build2/progress"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -52,6 +53,7 @@ type buildOptions struct {
 	tags          []string
 	target        string
 	root          string
+	daemonConfig  string
 }
 
 func newBuildOptions() *buildOptions { return &buildOptions{} }
@@ -97,6 +99,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringArrayVarP(&opts.tags, "tag", "t", nil, `Image identifier (format: "[registry/]repository[:tag]")`)
 	flags.StringVar(&opts.target, "target", "", "Set the target build stage to build")
 	flags.StringVar(&opts.root, "root", defaultRoot(), "State directory of the embedded builder; $DOCKER_BUILD2_ROOT sets the default")
+	flags.StringVar(&opts.daemonConfig, "daemon-config", defaultDaemonConfig(), "daemon.json the embedded builder applies (builder.gc, builder.entitlements, registry-mirrors, insecure-registries); $DOCKER_BUILD2_DAEMON_CONFIG sets the default")
 	addLegacyFlags(flags)
 }
 
@@ -165,10 +168,14 @@ func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg strin
 	}
 	defer req.cleanup()
 
+	daemonCfg, err := daemonconfig.LoadFile(opts.daemonConfig)
+	if err != nil {
+		return err
+	}
 	errW := dockerCLI.Err()
 	eng, err := build.New(ctx, build.Config{
-		Root:         opts.root,
-		Entitlements: []string{"network.host"},
+		Root:   opts.root,
+		Daemon: daemonCfg,
 		Notify: func(msg string) {
 			fmt.Fprintln(errW, msg)
 		},

@@ -42,3 +42,21 @@ func defaultPlatforms() []string {
 	}
 	return nil
 }
+
+// defaultDaemonConfig is dockerd's daemon.json: /etc/docker/daemon.json for
+// root, $XDG_CONFIG_HOME/docker/daemon.json otherwise.
+func defaultDaemonConfig() string {
+	if v := os.Getenv("DOCKER_BUILD2_DAEMON_CONFIG"); v != "" {
+		return v
+	}
+	if os.Geteuid() == 0 {
+		return "/etc/docker/daemon.json"
+	}
+	if v := os.Getenv("XDG_CONFIG_HOME"); v != "" {
+		return filepath.Join(v, "docker", "daemon.json")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".config", "docker", "daemon.json")
+	}
+	return ""
+}

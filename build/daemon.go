@@ -1,0 +1,102 @@
+package build
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/docker-build2/docker-build2/daemonconfig"
+	"github.com/moby/buildkit/cmd/buildkitd/config"
+	resolverconfig "github.com/moby/buildkit/util/resolver/config"
+)
+
+// registryConfig maps daemon.json's registry-mirrors and insecure-registries
+// to BuildKit's per-host registry configuration.
+func registryConfig(d *daemonconfig.Config) map[string]resolverconfig.RegistryConfig {
+	m := map[string]resolverconfig.RegistryConfig{}
+	if d == nil {
+		return m
+	}
+	yes := true
+	var mirrors []string
+	for _, u := range d.RegistryMirrors {
+		host := strings.TrimSuffix(u, "/")
+		plain := strings.HasPrefix(host, "http://")
+		host = strings.TrimPrefix(strings.TrimPrefix(host, "http://"), "https://")
+		mirrors = append(mirrors, host)
+		if plain {
+			c := m[hostOnly(host)]
+			c.PlainHTTP = &yes
+			m[hostOnly(host)] = c
+		}
+	}
+	if len(mirrors) > 0 {
+		c := m["docker.io"]
+		c.Mirrors = mirrors
+		m["docker.io"] = c
+	}
+	for _, h := range d.InsecureRegistries {
+		h = strings.TrimPrefix(strings.TrimPrefix(h, "http://"), "https://")
+		c := m[h]
+		c.PlainHTTP = &yes
+		c.Insecure = &yes
+		m[h] = c
+	}
+	return m
+}
+
+func hostOnly(hostPath string) string {
+	h, _, _ := strings.Cut(hostPath, "/")
+	return h
+}
+
+// gcConfig maps builder.gc to BuildKit's GC configuration, as dockerd does:
+// defaultKeepStorage is the legacy name of defaultReservedSpace.
+func gcConfig(d *daemonconfig.Config) (config.GCConfig, error) {
+	var out config.GCConfig
+	if d == nil {
+		return out, nil
+	}
+	gc := d.Builder.GC
+	out.GC = gc.Enabled
+	sizes := []struct {
+		key string
+		val string
+		dst *config.DiskSpace
+	}{
+		{"builder.gc.defaultKeepStorage", gc.DefaultKeepStorage, &out.GCKeepStorage},
+		{"builder.gc.defaultReservedSpace", gc.DefaultReservedSpace, &out.GCReservedSpace},
+		{"builder.gc.defaultMaxUsedSpace", gc.DefaultMaxUsedSpace, &out.GCMaxUsedSpace},
+		{"builder.gc.defaultMinFreeSpace", gc.DefaultMinFreeSpace, &out.GCMinFreeSpace},
+	}
+	for _, s := range sizes {
+		if err := s.dst.UnmarshalText([]byte(s.val)); err != nil {
+			return out, fmt.Errorf("%s: %q is not a size (e.g. 10GB or 20%%)", s.key, s.val)
+		}
+	}
+	for i, r := range gc.Policy {
+		p := config.GCPolicy{All: r.All, Filters: r.Filter}
+		key := fmt.Sprintf("builder.gc.policy[%d]", i)
+		for _, s := range []struct {
+			name string
+			val  string
+			dst  *config.DiskSpace
+		}{
+			{"keepStorage", r.KeepStorage, &p.ReservedSpace},
+			{"reservedSpace", r.ReservedSpace, &p.ReservedSpace},
+			{"maxUsedSpace", r.MaxUsedSpace, &p.MaxUsedSpace},
+			{"minFreeSpace", r.MinFreeSpace, &p.MinFreeSpace},
+		} {
+			if s.val == "" {
+				continue
+			}
+			if err := s.dst.UnmarshalText([]byte(s.val)); err != nil {
+				return out, fmt.Errorf("%s.%s: %q is not a size (e.g. 10GB or 20%%)", key, s.name, s.val)
+			}
+		}
+		if err := p.KeepDuration.UnmarshalText([]byte(r.KeepDuration)); err != nil {
+			return out, fmt.Errorf("%s.keepDuration: %q is not a duration (e.g. 48h)", key, r.KeepDuration)
+		}
+		out.GCPolicy = append(out.GCPolicy, p)
+	}
+	return out, nil
+}

@@ -1,0 +1,97 @@
+package daemonconfig
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	yes, no := true, false
+	tests := []struct {
+		name    string
+		json    string
+		want    *Config
+		wantErr string
+	}{
+		{name: "empty file", json: "", want: &Config{}},
+		{name: "features and unknown keys", json: `{"features":{"buildkit":false},"log-driver":"json-file","bridge":"none"}`,
+			want: &Config{Features: Features{BuildKit: &no}}},
+		{name: "builder", json: `{"builder":{"gc":{"enabled":true,"defaultKeepStorage":"10GB","policy":[{"keepStorage":"1GB","filter":["unused-for=24h"]},{"all":true,"maxUsedSpace":"20%"}]},"entitlements":{"network-host":false,"security-insecure":true}}}`,
+			want: &Config{Builder: Builder{
+				GC:           GC{Enabled: &yes, DefaultKeepStorage: "10GB", Policy: []GCRule{{KeepStorage: "1GB", Filter: []string{"unused-for=24h"}}, {All: true, MaxUsedSpace: "20%"}}},
+				Entitlements: Entitlements{NetworkHost: &no, SecurityInsecure: &yes},
+			}}},
+		{name: "registries", json: `{"registry-mirrors":["http://127.0.0.1:5000"],"insecure-registries":["127.0.0.1:5000"]}`,
+			want: &Config{RegistryMirrors: []string{"http://127.0.0.1:5000"}, InsecureRegistries: []string{"127.0.0.1:5000"}}},
+		{name: "malformed", json: "{\n  \"features\": {\n    \"buildkit\": true,\n  }\n}", wantErr: "daemon.json:4:3: malformed JSON"},
+		{name: "buildkit not a bool", json: `{"features":{"buildkit":"yes"}}`, wantErr: `key "features.buildkit": got a JSON string, want a boolean`},
+		{name: "gc enabled not a bool", json: "{\"builder\":\n {\"gc\":{\"enabled\":1}}}", wantErr: `daemon.json:2:20: key "builder.gc.enabled": got a JSON number, want a boolean`},
+		{name: "mirrors not a list", json: `{"registry-mirrors":"http://x"}`, wantErr: `key "registry-mirrors": got a JSON string, want an array`},
+		{name: "mirror without scheme", json: `{"registry-mirrors":["mirror.local"]}`, wantErr: `registry-mirrors[0]: "mirror.local" must start with http:// or https://`},
+		{name: "entitlement not a bool", json: `{"builder":{"entitlements":{"network-host":"no"}}}`, wantErr: `key "builder.entitlements.network-host"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Load(strings.NewReader(tc.json), "daemon.json")
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestBuildKitAndEntitlements(t *testing.T) {
+	t.Parallel()
+	c, err := Load(strings.NewReader(`{"features":{"buildkit":false}}`), "x")
+	require.NoError(t, err)
+	v, set := c.BuildKit()
+	assert.False(t, v)
+	assert.True(t, set)
+	assert.Equal(t, []string{"network.host"}, c.AllowedEntitlements())
+
+	c, err = Load(strings.NewReader(`{"builder":{"entitlements":{"network-host":false,"security-insecure":true}}}`), "x")
+	require.NoError(t, err)
+	_, set = c.BuildKit()
+	assert.False(t, set)
+	assert.Equal(t, []string{"security.insecure"}, c.AllowedEntitlements())
+}
+
+func TestLoadFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c, err := LoadFile(filepath.Join(dir, "missing.json"))
+	require.NoError(t, err)
+	assert.Equal(t, &Config{}, c)
+
+	p := filepath.Join(dir, "daemon.json")
+	require.NoError(t, os.WriteFile(p, []byte("{oops"), 0o644))
+	_, err = LoadFile(p)
+	require.ErrorContains(t, err, p+":1:2: malformed JSON")
+
+	_, err = LoadFile(dir)
+	require.ErrorContains(t, err, dir)
+}
+
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{`{}`, `{"features":{"buildkit":true}}`, `{"builder":{"gc":{"policy":[{}]}}}`, "{\n", `[]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Load(strings.NewReader(s), "daemon.json")
+		if err != nil {
+			assert.Contains(t, err.Error(), "daemon.json")
+			return
+		}
+		require.NotNil(t, c)
+	})
+}

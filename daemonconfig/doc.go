@@ -1,0 +1,10 @@
+// Package daemonconfig reads Docker's daemon.json into the settings the
+// embedded builder applies: features.buildkit, builder.gc,
+// builder.entitlements, registry-mirrors and insecure-registries.
+//
+// Keys dockerd knows but the builder does not use are ignored, since a real
+// daemon.json is full of them. A known key with a wrong type is an error
+// naming the key path; malformed JSON is an error naming file:line:column.
+//
+// Imports: the standard library only. It never imports build.
+package daemonconfig

@@ -63,12 +63,17 @@ func gcConfig(d *daemonconfig.Config) (config.GCConfig, error) {
 		val string
 		dst *config.DiskSpace
 	}{
-		{"builder.gc.defaultKeepStorage", gc.DefaultKeepStorage, &out.GCKeepStorage},
+		// defaultKeepStorage is the legacy name of defaultReservedSpace;
+		// the newer key wins when both are set.
+		{"builder.gc.defaultKeepStorage", gc.DefaultKeepStorage, &out.GCReservedSpace},
 		{"builder.gc.defaultReservedSpace", gc.DefaultReservedSpace, &out.GCReservedSpace},
 		{"builder.gc.defaultMaxUsedSpace", gc.DefaultMaxUsedSpace, &out.GCMaxUsedSpace},
 		{"builder.gc.defaultMinFreeSpace", gc.DefaultMinFreeSpace, &out.GCMinFreeSpace},
 	}
 	for _, s := range sizes {
+		if s.val == "" {
+			continue
+		}
 		if err := s.dst.UnmarshalText([]byte(s.val)); err != nil {
 			return out, fmt.Errorf("%s: %q is not a size (e.g. 10GB or 20%%)", s.key, s.val)
 		}

@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	e := &Engine{root: root, lock: lock}
 	defer func() {
 		if retErr != nil {
-			e.Close()
+			_ = e.Close()
 		}
 	}()
 

@@ -113,7 +113,7 @@ func LoadFile(path string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("reading daemon config: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return Load(f, path)
 }
 
@@ -137,7 +137,7 @@ func decodeError(name string, dt []byte, err error) error {
 	if errors.As(err, &syn) {
 		// Offset counts the offending byte as read.
 		line, col := position(dt, syn.Offset-1)
-		return fmt.Errorf("%s:%d:%d: malformed JSON: %v", name, line, col, syn)
+		return fmt.Errorf("%s:%d:%d: malformed JSON: %w", name, line, col, syn)
 	}
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) {

@@ -20,15 +20,21 @@ func TestLoad(t *testing.T) {
 		wantErr string
 	}{
 		{name: "empty file", json: "", want: &Config{}},
-		{name: "features and unknown keys", json: `{"features":{"buildkit":false},"log-driver":"json-file","bridge":"none"}`,
-			want: &Config{Features: Features{BuildKit: &no}}},
-		{name: "builder", json: `{"builder":{"gc":{"enabled":true,"defaultKeepStorage":"10GB","policy":[{"keepStorage":"1GB","filter":["unused-for=24h"]},{"all":true,"maxUsedSpace":"20%"}]},"entitlements":{"network-host":false,"security-insecure":true}}}`,
+		{
+			name: "features and unknown keys", json: `{"features":{"buildkit":false},"log-driver":"json-file","bridge":"none"}`,
+			want: &Config{Features: Features{BuildKit: &no}},
+		},
+		{
+			name: "builder", json: `{"builder":{"gc":{"enabled":true,"defaultKeepStorage":"10GB","policy":[{"keepStorage":"1GB","filter":["unused-for=24h"]},{"all":true,"maxUsedSpace":"20%"}]},"entitlements":{"network-host":false,"security-insecure":true}}}`,
 			want: &Config{Builder: Builder{
 				GC:           GC{Enabled: &yes, DefaultKeepStorage: "10GB", Policy: []GCRule{{KeepStorage: "1GB", Filter: []string{"unused-for=24h"}}, {All: true, MaxUsedSpace: "20%"}}},
 				Entitlements: Entitlements{NetworkHost: &no, SecurityInsecure: &yes},
-			}}},
-		{name: "registries", json: `{"registry-mirrors":["http://127.0.0.1:5000"],"insecure-registries":["127.0.0.1:5000"]}`,
-			want: &Config{RegistryMirrors: []string{"http://127.0.0.1:5000"}, InsecureRegistries: []string{"127.0.0.1:5000"}}},
+			}},
+		},
+		{
+			name: "registries", json: `{"registry-mirrors":["http://127.0.0.1:5000"],"insecure-registries":["127.0.0.1:5000"]}`,
+			want: &Config{RegistryMirrors: []string{"http://127.0.0.1:5000"}, InsecureRegistries: []string{"127.0.0.1:5000"}},
+		},
 		{name: "malformed", json: "{\n  \"features\": {\n    \"buildkit\": true,\n  }\n}", wantErr: "daemon.json:4:3: malformed JSON"},
 		{name: "buildkit not a bool", json: `{"features":{"buildkit":"yes"}}`, wantErr: `key "features.buildkit": got a JSON string, want a boolean`},
 		{name: "gc enabled not a bool", json: "{\"builder\":\n {\"gc\":{\"enabled\":1}}}", wantErr: `daemon.json:2:20: key "builder.gc.enabled": got a JSON number, want a boolean`},

@@ -183,7 +183,7 @@ func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg strin
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
+	defer func() { _ = eng.Close() }()
 
 	res, err := solve(ctx, dockerCLI, eng, req)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -32,65 +31,8 @@ func (r *request) setExports(ctx context.Context, dockerCLI command.Cli, outs []
 	}
 	stdoutUsed := false
 	for _, out := range outs {
-		attrs := out.Attrs
-		switch out.Type {
-		case "image", "registry", "docker", "oci":
-			if attrs["name"] == "" && name != "" {
-				attrs["name"] = name
-			}
-		}
-		switch out.Type {
-		case "cacheonly":
-			continue
-		case "local":
-			dest := attrs["dest"]
-			delete(attrs, "dest")
-			r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterLocal, Attrs: attrs, OutputDir: dest})
-		case "registry":
-			attrs["push"] = "true"
-			if attrs["name"] == "" {
-				return usageErr("--output type=registry needs name=REF or -t/--tag")
-			}
-			r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterImage, Attrs: attrs})
-		case "image":
-			if attrs["push"] != "true" {
-				return usageErr("--output type=image without push=true has nowhere to store the image (the embedded builder has no image store): use push=true, --load, or type=oci|docker,dest=FILE")
-			}
-			r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterImage, Attrs: attrs})
-		case "tar", "oci", "docker":
-			dest := attrs["dest"]
-			delete(attrs, "dest")
-			if out.Type == "docker" && dest == "" {
-				load, err := newEngineLoad(ctx, dockerCLI)
-				if err != nil {
-					return err
-				}
-				r.loaded = load
-				r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterDocker, Attrs: attrs, Output: load.writer})
-				continue
-			}
-			if dest == "-" {
-				if stdoutUsed {
-					return usageErr("--output: only one output can go to stdout (dest=-)")
-				}
-				stdoutUsed = true
-				if f, ok := dockerCLI.Out().File(); ok && dockerCLI.Out().IsTerminal() {
-					_ = f
-					return usageErr("--output type=%s,dest=-: refusing to write a tar to the terminal: redirect stdout or give dest=FILE", out.Type)
-				}
-				w := dockerCLI.Out()
-				r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: out.Type, Attrs: attrs, Output: func(map[string]string) (io.WriteCloser, error) {
-					return nopWriteCloser{w}, nil
-				}})
-				continue
-			}
-			tmp, err := r.tempOutput(out.Type, dest)
-			if err != nil {
-				return err
-			}
-			r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: out.Type, Attrs: attrs, Output: func(map[string]string) (io.WriteCloser, error) {
-				return os.OpenFile(tmp, os.O_WRONLY|os.O_TRUNC, 0o644)
-			}})
+		if err := r.addExport(ctx, dockerCLI, out, name, &stdoutUsed); err != nil {
+			return err
 		}
 	}
 	if len(outs) == 0 {
@@ -107,6 +49,70 @@ func (r *request) setExports(ctx context.Context, dockerCLI command.Cli, outs []
 		// the image ID for -q and --iidfile.
 		r.cacheOnly = true
 		r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterImage, Attrs: map[string]string{}})
+	}
+	return nil
+}
+
+// addExport adds the exporter entry for one output.
+func (r *request) addExport(ctx context.Context, dockerCLI command.Cli, out output, name string, stdoutUsed *bool) error {
+	attrs := out.Attrs
+	switch out.Type {
+	case "image", "registry", "docker", "oci":
+		if attrs["name"] == "" && name != "" {
+			attrs["name"] = name
+		}
+	}
+	switch out.Type {
+	case "cacheonly":
+		return nil
+	case "local":
+		dest := attrs["dest"]
+		delete(attrs, "dest")
+		r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterLocal, Attrs: attrs, OutputDir: dest})
+	case "registry":
+		attrs["push"] = "true"
+		if attrs["name"] == "" {
+			return usageErr("--output type=registry needs name=REF or -t/--tag")
+		}
+		r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterImage, Attrs: attrs})
+	case "image":
+		if attrs["push"] != "true" {
+			return usageErr("--output type=image without push=true has nowhere to store the image (the embedded builder has no image store): use push=true, --load, or type=oci|docker,dest=FILE")
+		}
+		r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterImage, Attrs: attrs})
+	case "tar", "oci", "docker":
+		dest := attrs["dest"]
+		delete(attrs, "dest")
+		if out.Type == "docker" && dest == "" {
+			load, err := newEngineLoad(ctx, dockerCLI)
+			if err != nil {
+				return err
+			}
+			r.loaded = load
+			r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterDocker, Attrs: attrs, Output: load.writer})
+			return nil
+		}
+		if dest == "-" {
+			if *stdoutUsed {
+				return usageErr("--output: only one output can go to stdout (dest=-)")
+			}
+			*stdoutUsed = true
+			if dockerCLI.Out().IsTerminal() {
+				return usageErr("--output type=%s,dest=-: refusing to write a tar to the terminal: redirect stdout or give dest=FILE", out.Type)
+			}
+			w := dockerCLI.Out()
+			r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: out.Type, Attrs: attrs, Output: func(map[string]string) (io.WriteCloser, error) {
+				return nopWriteCloser{w}, nil
+			}})
+			return nil
+		}
+		tmp, err := r.tempOutput(out.Type, dest)
+		if err != nil {
+			return err
+		}
+		r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: out.Type, Attrs: attrs, Output: func(map[string]string) (io.WriteCloser, error) {
+			return os.OpenFile(tmp, os.O_WRONLY|os.O_TRUNC, 0o644)
+		}})
 	}
 	return nil
 }
@@ -139,7 +145,6 @@ func (nopWriteCloser) Close() error { return nil }
 type engineLoad struct {
 	api  mobyclient.APIClient
 	ctx  context.Context
-	once sync.Once
 	done chan struct{}
 	err  error
 }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/moby/buildkit/client"
@@ -71,7 +70,7 @@ func parseOutputs(specs []string) ([]output, error) {
 		}
 		fields, err := csvvalue.Fields(s, nil)
 		if err != nil {
-			return nil, fmt.Errorf("--output %q: %v", s, err)
+			return nil, fmt.Errorf("--output %q: %w", s, err)
 		}
 		out := output{Attrs: map[string]string{}}
 		for _, f := range fields {
@@ -114,7 +113,7 @@ func parseCacheSpecs(flag string, specs []string) ([]client.CacheOptionsEntry, e
 		}
 		fields, err := csvvalue.Fields(s, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s %q: %v", flag, s, err)
+			return nil, fmt.Errorf("%s %q: %w", flag, s, err)
 		}
 		e := client.CacheOptionsEntry{Attrs: map[string]string{}}
 		for _, f := range fields {
@@ -145,13 +144,4 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

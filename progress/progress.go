@@ -61,7 +61,8 @@ func Display(ctx context.Context, w io.Writer, term console.File, mode Mode, ch 
 	d, err := progressui.NewDisplay(out, progressui.DisplayMode(mode))
 	if err != nil {
 		// Drain so that the producer never blocks.
-		for range ch { //nolint:revive // draining
+		for range ch {
+			continue
 		}
 		if mode == TTY {
 			return nil, fmt.Errorf("--progress=tty needs a terminal on stderr: use --progress=plain")

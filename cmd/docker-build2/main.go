@@ -55,7 +55,7 @@ func render(dockerCLI *command.DockerCli, err error) int {
 		return sterr.StatusCode
 	}
 	for _, s := range solvererrdefs.Sources(err) {
-		s.Print(dockerCLI.Err())
+		_ = s.Print(dockerCLI.Err())
 	}
 	if debug.IsEnabled() {
 		fmt.Fprintf(dockerCLI.Err(), "ERROR: %+v\n", stack.Formatter(err))

@@ -31,12 +31,16 @@ func Metadata() metadata.Metadata {
 // Name when run as a plugin, the executable's base name standalone.
 func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra.Command {
 	opts := newBuildOptions()
+	shown := name
+	if isPlugin {
+		shown = "docker " + name
+	}
 	cmd := &cobra.Command{
 		Use:   name + " [OPTIONS] PATH | URL | -",
 		Short: "Build an image from a Dockerfile with an embedded BuildKit",
 		Long: `Build an image from a Dockerfile with an embedded BuildKit solver.
 
-"` + name + ` PATH" and "` + name + ` build PATH" are the same command.`,
+"` + shown + ` PATH" and "` + shown + ` build PATH" are the same command.`,
 		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBuild(cmd, dockerCLI, args[0], opts)

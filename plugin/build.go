@@ -7,14 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/containerd/console"
 	"github.com/docker-build2/docker-build2/build"
-	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker-build2/docker-build2/progress"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -158,7 +155,7 @@ func warnLegacyFlags(w io.Writer, flags *pflag.FlagSet) {
 }
 
 func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg string, opts *buildOptions) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(cmd.Context())
 	defer stop()
 
 	warnLegacyFlags(dockerCLI.Err(), cmd.Flags())
@@ -168,18 +165,7 @@ func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg strin
 	}
 	defer req.cleanup()
 
-	daemonCfg, err := daemonconfig.LoadFile(opts.daemonConfig)
-	if err != nil {
-		return err
-	}
-	errW := dockerCLI.Err()
-	eng, err := build.New(ctx, build.Config{
-		Root:   opts.root,
-		Daemon: daemonCfg,
-		Notify: func(msg string) {
-			fmt.Fprintln(errW, msg)
-		},
-	})
+	eng, err := openEngine(ctx, dockerCLI, stateOptions{root: opts.root, daemonConfig: opts.daemonConfig})
 	if err != nil {
 		return err
 	}

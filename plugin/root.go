@@ -65,6 +65,10 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra
 	cmd.AddCommand(
 		newBuildCommand(dockerCLI),
 		newVersionCommand(dockerCLI),
+		newInstallCommand(dockerCLI),
+		newPruneCommand(dockerCLI),
+		newDiskUsageCommand(dockerCLI),
+		newUninstallCommand(dockerCLI),
 		newUnsupportedCommand("bake"),
 	)
 	return cmd

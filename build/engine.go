@@ -302,9 +302,16 @@ func newController(ctx context.Context, root string, cfg Config, e *Engine) (*co
 		LeaseManager:   w.LeaseManager(),
 		ContentStore:   w.ContentStore(),
 		GarbageCollect: w.GarbageCollect,
-		GracefulStop:   ctx.Done(),
+		// No build history: it would store every step's output (a secret a
+		// RUN step prints included) in the state dir, and nothing here
+		// reads it back.
+		HistoryConfig: &config.HistoryConfig{MaxEntries: &noHistory},
+		GracefulStop:  ctx.Done(),
 	})
 }
+
+// noHistory turns BuildKit's build history off (MaxEntries 0).
+var noHistory int64
 
 func snapshotterFactory(root string) runc.SnapshotterFactory {
 	if err := overlayutils.Supported(root); err == nil {

@@ -279,3 +279,33 @@ func TestLockWaitStopsOnCancel(t *testing.T) {
 	require.Len(t, msgs, 1)
 	assert.Contains(t, msgs[0], "waiting for another docker-build2")
 }
+
+// TestStepOutputNotStored: what a RUN step prints reaches the caller's
+// status stream but is never written to the state dir (BuildKit's build
+// history would keep it, a printed secret included).
+func TestStepOutputNotStored(t *testing.T) {
+	requireSolver(t)
+	engineMu.Lock()
+	defer engineMu.Unlock()
+	// The marker is computed by the step, so it appears in no input.
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nRUN echo $(( 1234567 * 7 ))XYZ\n"})
+	root := t.TempDir()
+	e := newEngine(t, root)
+	_, rec, err := solve(t, e, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
+	require.NoError(t, err)
+	require.Contains(t, rec.logs.String(), "8641969XYZ")
+	require.NoError(t, e.Close())
+
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		dt, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		assert.NotContains(t, string(dt), "8641969XYZ", "step output stored in %s", path)
+		return nil
+	})
+	require.NoError(t, err)
+}

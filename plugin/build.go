@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/console"
 	"github.com/docker-build2/docker-build2/build"
+	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker-build2/docker-build2/progress"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -158,6 +159,19 @@ func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg strin
 	ctx, stop := signalContext(cmd.Context())
 	defer stop()
 
+	daemonCfg, err := daemonconfig.LoadFile(opts.daemonConfig)
+	if err != nil {
+		return err
+	}
+	env, envSet := os.LookupEnv("DOCKER_BUILDKIT")
+	choice, err := chooseBuilder(ctx, env, envSet, opts.daemonConfig, daemonCfg, pingBuilderVersion(dockerCLI))
+	if err != nil {
+		return err
+	}
+	if !choice.buildKit {
+		return runLegacyBuild(ctx, dockerCLI, cmd.Flags(), contextArg, choice)
+	}
+
 	warnLegacyFlags(dockerCLI.Err(), cmd.Flags())
 	req, err := newRequest(ctx, dockerCLI, contextArg, opts)
 	if err != nil {
@@ -165,7 +179,7 @@ func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg strin
 	}
 	defer req.cleanup()
 
-	eng, err := openEngine(ctx, dockerCLI, stateOptions{root: opts.root, daemonConfig: opts.daemonConfig})
+	eng, err := startEngine(ctx, dockerCLI, opts.root, daemonCfg)
 	if err != nil {
 		return err
 	}

@@ -41,9 +41,13 @@ func openEngine(ctx context.Context, dockerCLI command.Cli, o stateOptions) (*bu
 	if err != nil {
 		return nil, err
 	}
+	return startEngine(ctx, dockerCLI, o.root, daemonCfg)
+}
+
+func startEngine(ctx context.Context, dockerCLI command.Cli, root string, daemonCfg *daemonconfig.Config) (*build.Engine, error) {
 	errW := dockerCLI.Err()
 	return build.New(ctx, build.Config{
-		Root:   o.root,
+		Root:   root,
 		Daemon: daemonCfg,
 		Notify: func(msg string) { fmt.Fprintln(errW, msg) },
 	})

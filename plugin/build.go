@@ -185,6 +185,9 @@ func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg strin
 	}
 	defer func() { _ = eng.Close() }()
 
+	if err := build.CheckPlatforms(ctx, eng, req.opts.Platforms); err != nil {
+		return err
+	}
 	res, err := solve(ctx, dockerCLI, eng, req)
 	if err != nil {
 		return err

@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestErrors: bad input gets a clear message naming the thing at fault,
+// docker's exit codes (125 for usage) and never a crash.
+func TestErrors(t *testing.T) {
+	requireE2E(t)
+	good := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nENV A=1\n"})
+	syntax := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nFROMX nothing\n"})
+	failing := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo boom && exit 3\n")})
+	missingFile := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY nothere.txt /\n"})
+	noDockerfile := t.TempDir()
+	notDir := filepath.Join(good, "Dockerfile")
+	readonly := t.TempDir()
+	if err := os.Chmod(readonly, 0o555); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"unknown flag", []string{"--bogus", good}, 125, []string{"unknown flag: --bogus"}},
+		{"no context", []string{}, 1, []string{"requires 1 argument"}},
+		{"missing context", []string{"/nonexistent/ctx"}, 1, []string{`path "/nonexistent/ctx" not found`}},
+		{"context is a file", []string{notDir}, 1, []string{notDir, "is not a directory"}},
+		{"missing -f", []string{"-f", "/nonexistent/Dockerfile.x", good}, 1, []string{`Dockerfile "/nonexistent/Dockerfile.x"`, "not found"}},
+		{"no Dockerfile in context", []string{noDockerfile}, 1, []string{"no Dockerfile in", "-f/--file"}},
+		{"syntax error", []string{syntax}, 1, []string{"Dockerfile:2", ">>> FROMX nothing", "unknown instruction: FROMX"}},
+		{"COPY missing file", []string{missingFile}, 1, []string{`"/nothere.txt": not found`, "Dockerfile:2"}},
+		{"failing RUN", []string{"--progress=plain", failing}, 1, []string{"boom", "exit code: 3", "ERROR:", "Dockerfile:2"}},
+		{"bad output type", []string{"-o", "type=bogus", good}, 125, []string{"--output", `unknown type "bogus"`}},
+		{"output without dest", []string{"-o", "type=oci", good}, 125, []string{"--output", "type=oci needs dest=PATH"}},
+		{"output dir missing", []string{"-o", "type=tar,dest=/nonexistent/dir/x.tar", good}, 125, []string{"/nonexistent/dir", "does not exist"}},
+		{"build-arg empty name", []string{"--build-arg", "=x", good}, 125, []string{"--build-arg", `"=x"`}},
+		{"bad tag", []string{"-t", "Bad:Tag", good}, 125, []string{"--tag", `"Bad:Tag"`}},
+		{"bad progress", []string{"--progress", "fancy", good}, 125, []string{"--progress", `"fancy"`}},
+		{"bad network", []string{"--network", "bridge0", good}, 125, []string{"--network", `"bridge0"`}},
+		{"bad add-host", []string{"--add-host", "nohost", good}, 125, []string{"--add-host", `"nohost"`}},
+		{"bad platform", []string{"--platform", "linux/riscv64", good}, 1, []string{"linux/riscv64", "qemu-user-static"}},
+		{"iidfile dir missing", []string{"--iidfile", "/nonexistent/dir/id", good}, 1, []string{"--iidfile", "/nonexistent/dir"}},
+		{"iidfile not writable", []string{"--iidfile", filepath.Join(readonly, "sub", "id"), good}, 1, []string{"--iidfile", "does not exist"}},
+		{"bake", []string{"bake"}, 1, []string{`does not support "bake"`}},
+		{"tty progress without terminal", []string{"--progress=tty", good}, 1, []string{"--progress=tty needs a terminal"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := build2(t, tc.args...)
+			assert.Equal(t, tc.code, r.code, r.String())
+			for _, w := range tc.want {
+				assert.Contains(t, r.stderr, w, r.String())
+			}
+			noCrash(t, r)
+		})
+	}
+}

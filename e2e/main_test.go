@@ -42,6 +42,7 @@ func TestMain(m *testing.M) {
 	}
 	world = w
 	code := m.Run()
+	stopEngine()
 	w.teardown()
 	os.Exit(code)
 }

@@ -81,7 +81,7 @@ func startDockerd(dir string) (*dockerd, error) {
 		if time.Now().After(deadline) {
 			d.stop()
 			log, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
-			return nil, fmt.Errorf("dockerd did not start: %v: %s\n%s", err, out, log)
+			return nil, fmt.Errorf("dockerd did not start: %w: %s\n%s", err, out, log)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -164,6 +164,10 @@ func withStdinBytes(b []byte) runOpt {
 	return func(c *exec.Cmd) { c.Stdin = bytes.NewReader(b) }
 }
 
+func withDir(dir string) runOpt {
+	return func(c *exec.Cmd) { c.Dir = dir }
+}
+
 func withEnv(kv ...string) runOpt {
 	return func(c *exec.Cmd) { c.Env = append(c.Env, kv...) }
 }
@@ -227,6 +231,20 @@ func docker(t *testing.T, args []string, opts ...runOpt) result {
 func build2(t *testing.T, args ...string) result {
 	t.Helper()
 	return docker(t, append([]string{"build2"}, args...))
+}
+
+func waitForSocket(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeSocket != 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socket %s did not appear", path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // mustSucceed fails the test with the command's output unless it exited 0.

@@ -46,7 +46,8 @@ func (s Spec) String() string {
 func (s Spec) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText parses the syntax of --secret without touching the file
-// system or the environment.
+// system or the environment. Errors quote the spec only while its id is
+// unknown, and never quote the value of an unknown key.
 func (s *Spec) UnmarshalText(text []byte) error {
 	fields, err := csvvalue.Fields(string(text), nil)
 	if err != nil {
@@ -54,10 +55,12 @@ func (s *Spec) UnmarshalText(text []byte) error {
 	}
 	var out Spec
 	typ := ""
+	var unknown, malformed string
 	for _, field := range fields {
 		key, value, ok := strings.Cut(field, "=")
 		if !ok {
-			return fmt.Errorf("--secret %q: %q is not of the form key=value", string(text), field)
+			malformed = field
+			continue
 		}
 		switch strings.ToLower(strings.TrimSpace(key)) {
 		case "id":
@@ -67,26 +70,37 @@ func (s *Spec) UnmarshalText(text []byte) error {
 		case "env":
 			out.Env = value
 		case "type":
-			if value != "file" && value != "env" {
-				return fmt.Errorf("--secret %q: unsupported type %q: use type=file or type=env", string(text), value)
-			}
 			typ = value
 		default:
-			return fmt.Errorf("--secret %q: unknown key %q: use id, src (or source), env or type", string(text), key)
+			if unknown == "" {
+				unknown = key
+			}
 		}
+	}
+	where := fmt.Sprintf("--secret %q", string(text))
+	if out.ID != "" {
+		where = "--secret id=" + out.ID
+	}
+	switch {
+	case malformed != "":
+		return fmt.Errorf("%s: %q is not of the form key=value", where, malformed)
+	case unknown != "":
+		return fmt.Errorf("%s: unknown key %q: use id, src (or source), env or type", where, unknown)
+	case typ != "" && typ != "file" && typ != "env":
+		return fmt.Errorf("%s: unsupported type %q: use type=file or type=env", where, typ)
 	}
 	// type=env,src=NAME names a variable, as in buildx.
 	if typ == "env" && out.Env == "" {
 		out.Env, out.FilePath = out.FilePath, ""
 	}
 	if typ == "file" && out.FilePath == "" && out.Env != "" {
-		return fmt.Errorf("--secret %q: type=file needs src=PATH, not env", string(text))
+		return fmt.Errorf("%s: type=file needs src=PATH, not env", where)
 	}
 	if out.ID == "" {
-		return fmt.Errorf("--secret %q: id is missing: use id=NAME", string(text))
+		return fmt.Errorf("%s: id is missing: use id=NAME", where)
 	}
 	if out.FilePath != "" && out.Env != "" {
-		return fmt.Errorf("--secret id=%s: give either src or env, not both", out.ID)
+		return fmt.Errorf("%s: give either src or env, not both", where)
 	}
 	*s = out
 	return nil

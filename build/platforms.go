@@ -17,6 +17,9 @@ type UnsupportedPlatformError struct {
 }
 
 func (e *UnsupportedPlatformError) Error() string {
+	if !strings.HasPrefix(e.Platform, "linux/") {
+		return fmt.Sprintf("platform %s is not supported here: the embedded builder runs Linux containers only (this builder runs %s)", e.Platform, strings.Join(e.Supported, ", "))
+	}
 	return fmt.Sprintf("platform %s is not supported here (this builder runs %s): install QEMU user emulation (Debian/Ubuntu: apt-get install qemu-user-static binfmt-support, or make install EMULATORS=1) or build for a supported platform",
 		e.Platform, strings.Join(e.Supported, ", "))
 }

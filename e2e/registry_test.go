@@ -204,10 +204,10 @@ type imageConfig struct {
 	} `json:"rootfs"`
 }
 
-// busyboxLayer is one gzip layer: /bin/busybox with every applet linked,
-// /tmp, /etc/passwd and /etc/group.
-func busyboxLayer() ([]byte, []byte, error) {
-	bb, err := os.ReadFile("/bin/busybox")
+// busyboxLayer is one gzip layer: the busybox binary at path with every
+// applet linked, /tmp, /etc/passwd and /etc/group.
+func busyboxLayer(path string) ([]byte, []byte, error) {
+	bb, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("busybox-static is not installed (apt-get install busybox-static): %w", err)
 	}
@@ -271,14 +271,59 @@ func busyboxLayer() ([]byte, []byte, error) {
 	return raw.Bytes(), gz.Bytes(), nil
 }
 
-// pushBusybox pushes an amd64 busybox image under each "repo:tag" name.
+// busyboxArm64 is Debian's arm64 busybox-static, prepared by
+// hack/test-emulators; empty when multi-platform testing is not set up.
+func busyboxArm64() string { return os.Getenv("DOCKER_BUILD2_TEST_BUSYBOX_ARM64") }
+
+// pushBusybox pushes a busybox image under each "repo:tag" name: an index
+// of amd64 and arm64 when the arm64 binary is there, else amd64 only.
 func pushBusybox(r *registry, names ...string) error {
-	raw, gz, err := busyboxLayer()
+	arches := map[string]string{"amd64": "/bin/busybox"}
+	if p := busyboxArm64(); p != "" {
+		arches["arm64"] = p
+	}
+	for _, name := range names {
+		repo, tag, _ := strings.Cut(name, ":")
+		var index []descriptor
+		for _, arch := range []string{"amd64", "arm64"} {
+			path, ok := arches[arch]
+			if !ok {
+				continue
+			}
+			d, err := pushBusyboxManifest(r, repo, arch, path)
+			if err != nil {
+				return err
+			}
+			index = append(index, d)
+		}
+		if len(index) == 1 {
+			b, err := r.getRaw(repo, index[0].Digest)
+			if err != nil {
+				return err
+			}
+			if err := r.pushManifest(repo, tag, mediaOCIManifest, b); err != nil {
+				return err
+			}
+			continue
+		}
+		idx, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mediaOCIIndex, "manifests": index})
+		if err != nil {
+			return err
+		}
+		if err := r.pushManifest(repo, tag, mediaOCIIndex, idx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func pushBusyboxManifest(r *registry, repo, arch, path string) (descriptor, error) {
+	raw, gz, err := busyboxLayer(path)
 	if err != nil {
-		return err
+		return descriptor{}, err
 	}
 	cfg := map[string]any{
-		"architecture": "amd64",
+		"architecture": arch,
 		"os":           "linux",
 		"config": map[string]any{
 			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -288,33 +333,37 @@ func pushBusybox(r *registry, names ...string) error {
 	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
-		return err
+		return descriptor{}, err
 	}
-	for _, name := range names {
-		repo, tag, _ := strings.Cut(name, ":")
-		layerDgst, err := r.pushBlob(repo, gz)
-		if err != nil {
-			return err
-		}
-		cfgDgst, err := r.pushBlob(repo, cfgJSON)
-		if err != nil {
-			return err
-		}
-		m := manifest{
-			SchemaVersion: 2,
-			MediaType:     mediaOCIManifest,
-			Config:        descriptor{MediaType: mediaOCIConfig, Digest: cfgDgst, Size: int64(len(cfgJSON))},
-			Layers:        []descriptor{{MediaType: mediaOCILayerGz, Digest: layerDgst, Size: int64(len(gz))}},
-		}
-		mJSON, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
-		if err := r.pushManifest(repo, tag, mediaOCIManifest, mJSON); err != nil {
-			return err
-		}
+	layerDgst, err := r.pushBlob(repo, gz)
+	if err != nil {
+		return descriptor{}, err
 	}
-	return nil
+	cfgDgst, err := r.pushBlob(repo, cfgJSON)
+	if err != nil {
+		return descriptor{}, err
+	}
+	m := manifest{
+		SchemaVersion: 2,
+		MediaType:     mediaOCIManifest,
+		Config:        descriptor{MediaType: mediaOCIConfig, Digest: cfgDgst, Size: int64(len(cfgJSON))},
+		Layers:        []descriptor{{MediaType: mediaOCILayerGz, Digest: layerDgst, Size: int64(len(gz))}},
+	}
+	mJSON, err := json.Marshal(m)
+	if err != nil {
+		return descriptor{}, err
+	}
+	dgst := digestOf(mJSON)
+	if err := r.pushManifest(repo, dgst, mediaOCIManifest, mJSON); err != nil {
+		return descriptor{}, err
+	}
+	return descriptor{MediaType: mediaOCIManifest, Digest: dgst, Size: int64(len(mJSON)), Platform: &platform{Architecture: arch, OS: "linux"}}, nil
+}
+
+// getRaw fetches a manifest's bytes by digest.
+func (r *registry) getRaw(repo, dgst string) ([]byte, error) {
+	_, b, err := r.getManifest(repo, dgst)
+	return b, err
 }
 
 // getManifest fetches repo:ref, accepting OCI and Docker media types.

@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func requireArm64(t *testing.T) {
+	t.Helper()
+	requireE2E(t)
+	if busyboxArm64() == "" {
+		t.Fatal("DOCKER_BUILD2_TEST_BUSYBOX_ARM64 is not set: run the tests through make test (hack/test-emulators prepares QEMU and an arm64 busybox)")
+	}
+}
+
+const platformDockerfile = `FROM --platform=$BUILDPLATFORM {{BASE}} AS cross
+ARG TARGETPLATFORM
+ARG BUILDPLATFORM
+ARG TARGETARCH
+RUN echo "built on $BUILDPLATFORM for $TARGETPLATFORM ($TARGETARCH)" > /cross.txt
+
+FROM {{BASE}}
+COPY --from=cross /cross.txt /
+RUN uname -m > /uname.txt
+`
+
+func TestMultiPlatformPush(t *testing.T) {
+	requireArm64(t)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile(platformDockerfile)})
+	ref := world.reg.host + "/e2e/multi:1"
+	r := mustSucceed(t, build2(t, "--progress=plain", "--platform", "linux/amd64,linux/arm64", "-t", ref, "--push", ctx))
+	noCrash(t, r)
+
+	idx, _, err := world.reg.getManifest("e2e/multi", "1")
+	require.NoError(t, err)
+	require.Len(t, idx.Manifests, 2, "an index with both platforms")
+	seen := map[string]string{}
+	for _, d := range idx.Manifests {
+		require.NotNil(t, d.Platform)
+		m, _, err := world.reg.getManifest("e2e/multi", d.Digest)
+		require.NoError(t, err)
+		cfgBlob, err := world.reg.getBlob("e2e/multi", m.Config.Digest)
+		require.NoError(t, err)
+		var cfg imageConfig
+		require.NoError(t, json.Unmarshal(cfgBlob, &cfg))
+		assert.Equal(t, d.Platform.Architecture, cfg.Architecture, "config architecture")
+		files := map[string]string{}
+		for _, l := range m.Layers {
+			b, err := world.reg.getBlob("e2e/multi", l.Digest)
+			require.NoError(t, err)
+			fs, err := layerFiles(b)
+			require.NoError(t, err)
+			for k, v := range fs {
+				files[k] = v
+			}
+		}
+		seen[cfg.Architecture] = files["uname.txt"]
+		assert.Equal(t, "built on linux/amd64 for linux/"+cfg.Architecture+" ("+cfg.Architecture+")\n", files["cross.txt"])
+	}
+	assert.Equal(t, map[string]string{"amd64": "x86_64\n", "arm64": "aarch64\n"}, seen)
+}
+
+func TestForeignPlatformOCI(t *testing.T) {
+	requireArm64(t)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile(platformDockerfile)})
+	dest := filepath.Join(t.TempDir(), "app-arm64.tar")
+	mustSucceed(t, build2(t, "--platform", "linux/arm64", "-o", "type=oci,dest="+dest, ctx))
+	f, err := os.Open(dest)
+	require.NoError(t, err)
+	defer func() { _ = f.Close() }()
+	entries := tarEntries(t, f)
+	var idx manifest
+	require.NoError(t, json.Unmarshal(entries["index.json"], &idx))
+	require.Len(t, idx.Manifests, 1)
+	blob := func(d string) []byte { return entries["blobs/sha256/"+strings.TrimPrefix(d, "sha256:")] }
+	var m manifest
+	require.NoError(t, json.Unmarshal(blob(idx.Manifests[0].Digest), &m))
+	var cfg imageConfig
+	require.NoError(t, json.Unmarshal(blob(m.Config.Digest), &cfg))
+	assert.Equal(t, "arm64", cfg.Architecture)
+	found := false
+	for _, l := range m.Layers {
+		fs, err := layerFiles(blob(l.Digest))
+		require.NoError(t, err)
+		if v, ok := fs["uname.txt"]; ok {
+			assert.Equal(t, "aarch64\n", v)
+			found = true
+		}
+	}
+	assert.True(t, found, "uname.txt in a layer")
+}

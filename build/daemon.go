@@ -2,6 +2,8 @@ package build
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/docker-build2/docker-build2/daemonconfig"
@@ -10,9 +12,25 @@ import (
 )
 
 // registryConfig maps daemon.json's registry-mirrors and insecure-registries
-// to BuildKit's per-host registry configuration.
-func registryConfig(d *daemonconfig.Config) map[string]resolverconfig.RegistryConfig {
+// to BuildKit's per-host registry configuration, and gives each host that
+// has a directory in certsDir (docker's /etc/docker/certs.d layout: ca.crt,
+// client.cert, client.key) its certificates.
+func registryConfig(d *daemonconfig.Config, certsDir string) map[string]resolverconfig.RegistryConfig {
 	m := map[string]resolverconfig.RegistryConfig{}
+	if certsDir != "" {
+		entries, _ := os.ReadDir(certsDir)
+		no := false
+		for _, e := range entries {
+			if e.IsDir() {
+				// A certs.d entry means TLS, even for a loopback host that
+				// BuildKit would otherwise reach over plain HTTP.
+				c := m[e.Name()]
+				c.TLSConfigDir = append(c.TLSConfigDir, filepath.Join(certsDir, e.Name()))
+				c.PlainHTTP = &no
+				m[e.Name()] = c
+			}
+		}
+	}
 	if d == nil {
 		return m
 	}

@@ -66,6 +66,9 @@ type Config struct {
 	// Daemon is the daemon.json the builder applies (GC, entitlements,
 	// registry mirrors and insecure registries); nil means defaults.
 	Daemon *daemonconfig.Config
+	// CertsDir holds per-registry TLS material in docker's layout
+	// (<dir>/<host>/ca.crt, client.cert, client.key); empty means none.
+	CertsDir string
 }
 
 // Engine is an embedded BuildKit controller served in-process and the
@@ -214,7 +217,7 @@ func newController(ctx context.Context, root string, cfg Config, e *Engine) (*co
 	if err != nil {
 		return nil, err
 	}
-	hosts := resolver.NewRegistryConfig(registryConfig(cfg.Daemon))
+	hosts := resolver.NewRegistryConfig(registryConfig(cfg.Daemon, cfg.CertsDir))
 	gcCfg, err := gcConfig(cfg.Daemon)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,9 @@ type Options struct {
 	Exports []client.ExportEntry
 	// Session holds the session providers (auth, secrets, ssh).
 	Session []session.Attachable
+	// BuiltinFrontend ignores the Dockerfile's "# syntax=" directive and
+	// builds with the built-in frontend.
+	BuiltinFrontend bool
 }
 
 // Result is what a finished build reports.
@@ -118,6 +121,11 @@ func solveOpt(opts Options) (*client.SolveOpt, error) {
 		}
 	}
 	attrs["filename"] = name
+	if opts.BuiltinFrontend {
+		// The Dockerfile frontend forwards to a "# syntax=" image only
+		// when no cmdline is given.
+		attrs["cmdline"] = ""
+	}
 	if opts.Target != "" {
 		attrs["target"] = opts.Target
 	}

@@ -188,6 +188,10 @@ func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg strin
 	if err := build.CheckPlatforms(ctx, eng, req.opts.Platforms); err != nil {
 		return err
 	}
+	req.opts.Session = append(req.opts.Session, authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(dockerCLI.ConfigFile()),
+	}))
+	checkFrontend(ctx, dockerCLI, eng, req)
 	res, err := solve(ctx, dockerCLI, eng, req)
 	if err != nil {
 		return err
@@ -196,10 +200,6 @@ func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg strin
 }
 
 func solve(ctx context.Context, dockerCLI *command.DockerCli, s build.Solver, req *request) (*build.Result, error) {
-	req.opts.Session = append(req.opts.Session, authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: authprovider.LoadAuthConfig(dockerCLI.ConfigFile()),
-	}))
-
 	var term console.File
 	if f, ok := dockerCLI.Err().File(); ok && dockerCLI.Err().IsTerminal() {
 		term = f
@@ -230,6 +230,29 @@ func solve(ctx context.Context, dockerCLI *command.DockerCli, s build.Solver, re
 	}
 	progress.PrintWarnings(dockerCLI.Err(), warnings, req.progress)
 	return res, nil
+}
+
+// checkFrontend falls back to the built-in Dockerfile frontend, with a
+// notice, when the Dockerfile's "# syntax=" names a stable
+// docker/dockerfile image that cannot be resolved (no network, air-gapped).
+func checkFrontend(ctx context.Context, dockerCLI command.Cli, s build.Solver, req *request) {
+	ref := req.opts.BuildArgs["BUILDKIT_SYNTAX"]
+	if ref == "" && req.opts.DockerfileDir != "" {
+		dt, err := os.ReadFile(filepath.Join(req.opts.DockerfileDir, req.opts.DockerfileName))
+		if err != nil {
+			return
+		}
+		ref = build.Syntax(dt)
+	}
+	ref, _, _ = strings.Cut(strings.TrimSpace(ref), " ")
+	if ref == "" || !build.BuiltinCovers(ref) {
+		return
+	}
+	if err := build.ResolveImage(ctx, s, ref, req.opts.Session); err != nil {
+		fmt.Fprintf(dockerCLI.Err(), "WARNING: cannot resolve the Dockerfile frontend %s: building with the built-in Dockerfile frontend of BuildKit %s instead (%v)\n", ref, build.BuildKitVersion(), err)
+		req.opts.BuiltinFrontend = true
+		delete(req.opts.BuildArgs, "BUILDKIT_SYNTAX")
+	}
 }
 
 // finish writes --iidfile, --metadata-file and the -q output, and moves

@@ -47,9 +47,10 @@ func openEngine(ctx context.Context, dockerCLI command.Cli, o stateOptions) (*bu
 func startEngine(ctx context.Context, dockerCLI command.Cli, root string, daemonCfg *daemonconfig.Config) (*build.Engine, error) {
 	errW := dockerCLI.Err()
 	return build.New(ctx, build.Config{
-		Root:   root,
-		Daemon: daemonCfg,
-		Notify: func(msg string) { fmt.Fprintln(errW, msg) },
+		Root:     root,
+		CertsDir: defaultCertsDir(),
+		Daemon:   daemonCfg,
+		Notify:   func(msg string) { fmt.Fprintln(errW, msg) },
 	})
 }
 

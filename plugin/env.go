@@ -60,3 +60,12 @@ func defaultDaemonConfig() string {
 	}
 	return ""
 }
+
+// defaultCertsDir is where registry certificates live, in docker's layout:
+// $DOCKER_BUILD2_CERTS_DIR, else /etc/docker/certs.d.
+func defaultCertsDir() string {
+	if v := os.Getenv("DOCKER_BUILD2_CERTS_DIR"); v != "" {
+		return v
+	}
+	return "/etc/docker/certs.d"
+}

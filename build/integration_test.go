@@ -309,3 +309,36 @@ func TestStepOutputNotStored(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+func TestPlatformsCached(t *testing.T) {
+	requireSolver(t)
+	engineMu.Lock()
+	defer engineMu.Unlock()
+	root := t.TempDir()
+	e := newEngine(t, root)
+	first, err := e.Platforms(t.Context())
+	require.NoError(t, err)
+	require.NotEmpty(t, first)
+	assert.Equal(t, "linux", first[0].OS)
+
+	// The probe result is kept in the state dir, keyed by the machine.
+	cache := filepath.Join(root, "platforms.json")
+	require.FileExists(t, cache)
+	fake := `{"key":"` + platformKey() + `","platforms":[{"architecture":"fake","os":"linux"}]}`
+	require.NoError(t, os.WriteFile(cache, []byte(fake), 0o600))
+	got, err := e.Platforms(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "fake", got[0].Architecture, "a fresh cache is used without probing")
+
+	// A different machine state (key) probes again.
+	require.NoError(t, os.WriteFile(cache, []byte(`{"key":"other","platforms":[{"architecture":"fake","os":"linux"}]}`), 0o600))
+	got, err = e.Platforms(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, first, got)
+
+	err = CheckPlatforms(t.Context(), e, []string{"windows/amd64"})
+	var upe *UnsupportedPlatformError
+	require.ErrorAs(t, err, &upe)
+	assert.Equal(t, "windows/amd64", upe.Platform)
+	require.NoError(t, CheckPlatforms(t.Context(), e, []string{"linux/amd64"}))
+}

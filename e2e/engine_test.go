@@ -132,6 +132,19 @@ func TestLoadIntoEngine(t *testing.T) {
 	mustSucceed(t, docker(t, []string{"image", "inspect", "e2e-load:2"}, withEngine(d)))
 }
 
+func TestLoadMultiPlatform(t *testing.T) {
+	d := requireEngine(t)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nENV A=1\n"})
+	for _, extra := range [][]string{nil, {"--load"}} {
+		args := append([]string{"build2", "--platform", "linux/amd64,linux/arm64", "-t", "e2e-multi:1"}, extra...)
+		r := docker(t, append(args, ctx), withEngine(d))
+		assert.Equal(t, 1, r.code, r.String())
+		assert.Contains(t, r.stderr, "a multi-platform image (linux/amd64, linux/arm64) cannot be loaded into the Docker engine")
+		assert.Contains(t, r.stderr, "--push")
+		noCrash(t, r)
+	}
+}
+
 func TestLoadWithoutEngine(t *testing.T) {
 	requireE2E(t)
 	ctx := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nENV A=1\n"})

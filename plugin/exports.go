@@ -37,6 +37,9 @@ func (r *request) setExports(ctx context.Context, dockerCLI command.Cli, outs []
 	}
 	if len(outs) == 0 {
 		if load, err := newEngineLoad(ctx, dockerCLI); err == nil {
+			if err := r.checkLoadable(dockerCLI); err != nil {
+				return err
+			}
 			r.loaded = load
 			attrs := map[string]string{}
 			if name != "" {
@@ -88,6 +91,9 @@ func (r *request) addExport(ctx context.Context, dockerCLI command.Cli, out outp
 			if err != nil {
 				return err
 			}
+			if err := r.checkLoadable(dockerCLI); err != nil {
+				return err
+			}
 			r.loaded = load
 			r.opts.Exports = append(r.opts.Exports, client.ExportEntry{Type: client.ExporterDocker, Attrs: attrs, Output: load.writer})
 			return nil
@@ -115,6 +121,17 @@ func (r *request) addExport(ctx context.Context, dockerCLI command.Cli, out outp
 		}})
 	}
 	return nil
+}
+
+// checkLoadable refuses to load a multi-platform image: the engine's image
+// store keeps one platform per tag, and BuildKit's docker exporter writes
+// a single image.
+func (r *request) checkLoadable(dockerCLI command.Cli) error {
+	if len(r.opts.Platforms) < 2 {
+		return nil
+	}
+	return fmt.Errorf("a multi-platform image (%s) cannot be loaded into the Docker engine at %s, which holds one platform per tag: push it (--push), write it as an OCI tarball (-o type=oci,dest=FILE), or build one --platform to load",
+		strings.Join(r.opts.Platforms, ", "), dockerCLI.DockerEndpoint().Host)
 }
 
 // tempOutput creates the temporary file an exporter writes into; it is

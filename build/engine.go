@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -11,7 +12,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/plugins/snapshots/native"
@@ -45,6 +45,7 @@ import (
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
 	"github.com/moby/buildkit/worker/runc"
+	"github.com/sirupsen/logrus"
 	copy "github.com/tonistiigi/fsutil/copy"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc"
@@ -66,6 +67,8 @@ type Config struct {
 	// Daemon is the daemon.json the builder applies (GC, entitlements,
 	// registry mirrors and insecure registries); nil means defaults.
 	Daemon *daemonconfig.Config
+	// Log, when not nil, receives BuildKit's own log (for --debug).
+	Log io.Writer
 	// CertsDir holds per-registry TLS material in docker's layout
 	// (<dir>/<host>/ca.crt, client.cert, client.key); empty means none.
 	CertsDir string
@@ -85,6 +88,15 @@ type Engine struct {
 	// snapshotter is closed after the controller: BuildKit's worker does not
 	// close it, and its bolt DB stays locked until it is.
 	snapshotter snapshots.Snapshotter
+
+	// shared serves the controller to other docker-build2 processes on a
+	// unix socket in the state dir; nil when this process attached to
+	// another one's controller instead (lock is nil then too).
+	shared *sharedServer
+	notify func(string)
+	// ctx is New's context: when it is done (Ctrl-C), Close stops at once
+	// instead of waiting for attached builds.
+	ctx context.Context
 
 	closeOnce sync.Once
 	closeErr  error
@@ -107,11 +119,15 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 		return nil, fmt.Errorf("creating state directory: %w", err)
 	}
 
-	lock, err := acquireLock(ctx, filepath.Join(root, "buildkitd.lock"), cfg.Notify)
+	lock, attached, err := acquireOrAttach(ctx, root, cfg.Notify)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{root: root, lock: lock}
+	if attached != nil {
+		return &Engine{root: root, client: attached, notify: cfg.Notify}, nil
+	}
+	e := &Engine{root: root, lock: lock, notify: cfg.Notify, ctx: ctx}
+	recoverStale(root)
 	defer func() {
 		if retErr != nil {
 			_ = e.Close()
@@ -121,7 +137,12 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	// Exact file modes in layers need umask 0, as buildkitd sets it.
 	syscall.Umask(0)
 	copy.UmaskIsZero = true
-	bklog.L.Logger.SetOutput(discard{})
+	if cfg.Log != nil {
+		bklog.L.Logger.SetOutput(cfg.Log)
+		bklog.L.Logger.SetLevel(logrus.DebugLevel)
+	} else {
+		bklog.L.Logger.SetOutput(discard{})
+	}
 
 	ctrl, err := newController(ctx, root, cfg, e)
 	if err != nil {
@@ -133,13 +154,16 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 
 	e.lis = bufconn.Listen(1 << 20)
 	e.server = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(grpcerrors.UnaryServerInterceptor),
-		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor),
+		grpc.ChainUnaryInterceptor(e.countUnary, grpcerrors.UnaryServerInterceptor),
+		grpc.ChainStreamInterceptor(e.countStream, grpcerrors.StreamServerInterceptor),
 		grpc.MaxRecvMsgSize(16<<20),
 		grpc.MaxSendMsgSize(16<<20),
 	)
 	ctrl.Register(e.server)
 	go func() { _ = e.server.Serve(e.lis) }()
+	if e.shared, err = serveShared(e.server, socketPath(root)); err != nil {
+		return nil, err
+	}
 
 	c, err := client.New(ctx, "unix:///embedded.sock", client.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 		return e.lis.DialContext(ctx)
@@ -168,6 +192,9 @@ func (e *Engine) close() error {
 	if e.client != nil {
 		_ = e.client.Close()
 	}
+	if e.shared != nil {
+		e.shared.drain(e.ctx, e.notify)
+	}
 	if e.server != nil {
 		e.server.Stop()
 	}
@@ -184,31 +211,6 @@ func (e *Engine) close() error {
 		return e.lock.Unlock()
 	}
 	return nil
-}
-
-func acquireLock(ctx context.Context, path string, notify func(string)) (*flock.Flock, error) {
-	lock := flock.New(path)
-	ok, err := lock.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	if ok {
-		return lock, nil
-	}
-	if notify != nil {
-		notify(fmt.Sprintf("waiting for another docker-build2 process to release %s (Ctrl-C to stop)", path))
-	}
-	ok, err = lock.TryLockContext(ctx, 100*time.Millisecond)
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
-			return nil, cause
-		}
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("could not lock %s", path)
-	}
-	return lock, nil
 }
 
 func newController(ctx context.Context, root string, cfg Config, e *Engine) (*control.Controller, error) {

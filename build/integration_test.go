@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gofrs/flock"
 	"github.com/moby/buildkit/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -263,18 +264,48 @@ func TestBuildContextTar(t *testing.T) {
 	assert.Equal(t, "from tar", readOut(t, out, "a.txt"))
 }
 
+func TestSecondEngineAttaches(t *testing.T) {
+	requireSolver(t)
+	engineMu.Lock()
+	defer engineMu.Unlock()
+	root := t.TempDir()
+	holder := newEngine(t, root)
+	require.NotNil(t, holder.shared)
+	st, err := os.Stat(socketPath(root))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the socket is the owner's only")
+
+	var msgs []string
+	other, err := New(t.Context(), Config{Root: root, Notify: func(m string) { msgs = append(msgs, m) }})
+	require.NoError(t, err)
+	assert.Nil(t, other.lock, "the second engine does not take the lock")
+	require.Len(t, msgs, 1)
+	assert.Contains(t, msgs[0], "sharing the builder of another docker-build2 process")
+
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nRUN echo attached > /a.txt\n"})
+	out, _, err := solve(t, other, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
+	require.NoError(t, err)
+	assert.Equal(t, "attached", readOut(t, out, "a.txt"))
+	require.NoError(t, other.Close())
+}
+
 func TestLockWaitStopsOnCancel(t *testing.T) {
 	requireSolver(t)
 	root := t.TempDir()
-	e := newEngine(t, root)
-	_ = e
+	// A holder that does not serve (starting up, or stuck): wait, visibly.
+	lock := flock.New(filepath.Join(root, "buildkitd.lock"))
+	ok, err := lock.TryLock()
+	require.NoError(t, err)
+	require.True(t, ok)
+	defer func() { _ = lock.Unlock() }()
+
 	ctx, cancel := context.WithCancelCause(t.Context())
 	var msgs []string
 	notify := func(m string) {
 		msgs = append(msgs, m)
 		cancel(context.Canceled)
 	}
-	_, err := New(ctx, Config{Root: root, Notify: notify})
+	_, err = New(ctx, Config{Root: root, Notify: notify})
 	require.ErrorIs(t, err, context.Canceled)
 	require.Len(t, msgs, 1)
 	assert.Contains(t, msgs[0], "waiting for another docker-build2")

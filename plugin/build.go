@@ -158,7 +158,10 @@ func warnLegacyFlags(w io.Writer, flags *pflag.FlagSet) {
 func runBuild(cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg string, opts *buildOptions) error {
 	ctx, stop := signalContext(cmd.Context())
 	defer stop()
+	return withSignalExit(ctx, doBuild(ctx, cmd, dockerCLI, contextArg, opts))
+}
 
+func doBuild(ctx context.Context, cmd *cobra.Command, dockerCLI *command.DockerCli, contextArg string, opts *buildOptions) error {
 	daemonCfg, err := daemonconfig.LoadFile(opts.daemonConfig)
 	if err != nil {
 		return err

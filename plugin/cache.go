@@ -3,6 +3,7 @@ package plugin
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/debug"
 	"github.com/docker/cli/opts"
 	"github.com/docker/go-units"
 	"github.com/moby/buildkit/client"
@@ -46,7 +48,12 @@ func openEngine(ctx context.Context, dockerCLI command.Cli, o stateOptions) (*bu
 
 func startEngine(ctx context.Context, dockerCLI command.Cli, root string, daemonCfg *daemonconfig.Config) (*build.Engine, error) {
 	errW := dockerCLI.Err()
+	var log io.Writer
+	if debug.IsEnabled() {
+		log = dockerCLI.Err()
+	}
 	return build.New(ctx, build.Config{
+		Log:      log,
 		Root:     root,
 		CertsDir: defaultCertsDir(),
 		Daemon:   daemonCfg,
@@ -54,8 +61,43 @@ func startEngine(ctx context.Context, dockerCLI command.Cli, root string, daemon
 	})
 }
 
+// signalError is the cause of a context cancelled by a signal; the exit
+// code follows the shell's 128+signal convention (130 SIGINT, 143 SIGTERM).
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return "interrupted by " + e.sig.String() }
+
+// signalContext is cancelled, with a signalError cause, by SIGINT or SIGTERM.
 func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(ctx)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			sig, _ := s.(syscall.Signal)
+			cancel(signalError{sig: sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(context.Canceled)
+	}
+}
+
+// withSignalExit gives an error caused by a signal the signal's exit code.
+func withSignalExit(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se signalError
+	if errors.As(context.Cause(ctx), &se) {
+		return cli.StatusError{Cause: err, Status: "ERROR: " + err.Error(), StatusCode: 128 + int(se.sig)}
+	}
+	return err
 }
 
 type pruneOptions struct {

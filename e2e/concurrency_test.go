@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type procResult struct {
+	stderr string
+	code   int
+	end    time.Time
+}
+
+// startBuild2 starts the plugin binary (standalone) with the isolated env.
+func startBuild2(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(world.plugin, append([]string{"build"}, args...)...)
+	cmd.Env = baseEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	require.NoError(t, cmd.Start())
+	return cmd, &stderr
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok { //nolint:errorlint // exec returns it unwrapped
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// counterStep appends to a cache mount each time it really runs; a later
+// build reads the count.
+const counterStep = `RUN --mount=type=cache,id=e2e-counter,target=/c echo run >> /c/count && sleep 2`
+
+// TestConcurrentBuilds: four builds at once on one state dir all succeed,
+// the step they share runs once, and the process that serves the others
+// exits after them.
+func TestConcurrentBuilds(t *testing.T) {
+	requireE2E(t)
+	state := t.TempDir()
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	results := make([]procResult, 4)
+	for i := range results {
+		ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile(fmt.Sprintf("FROM {{BASE}} AS shared\n%s\nFROM shared\nRUN echo own-%d > /own.txt\n", counterStep, i))})
+		cmd, stderr := startBuild2(t, "--root", state, "--progress=plain", "-o", filepath.Join(dir, fmt.Sprint(i)), ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := cmd.Wait()
+			results[i] = procResult{stderr: stderr.String(), code: exitCode(err), end: time.Now()}
+		}()
+	}
+	wg.Wait()
+
+	holder := -1
+	for i, r := range results {
+		require.Equal(t, 0, r.code, "build %d:\n%s", i, r.stderr)
+		assert.Equal(t, fmt.Sprintf("own-%d", i), readFile(t, filepath.Join(dir, fmt.Sprint(i), "own.txt")))
+		if !strings.Contains(r.stderr, "sharing the builder of another docker-build2 process") {
+			assert.Equal(t, -1, holder, "only one process serves")
+			holder = i
+		}
+	}
+	require.NotEqual(t, -1, holder, "one process served the others")
+	for i, r := range results {
+		if i != holder {
+			assert.False(t, r.end.After(results[holder].end), "build %d ended after the serving process", i)
+		}
+	}
+
+	// The shared step ran once: the cache mount counts its runs.
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN --mount=type=cache,id=e2e-counter,target=/c wc -l < /c/count > /n.txt\n")})
+	out := t.TempDir()
+	mustSucceed(t, build2(t, "--root", state, "-o", out, ctx))
+	assert.Equal(t, "1", readFile(t, filepath.Join(out, "n.txt")))
+}
+
+// leftovers lists runc containers and mounts that still refer to state.
+func leftovers(t *testing.T, state string) []string {
+	t.Helper()
+	var out []string
+	mounts, err := os.ReadFile("/proc/mounts")
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, state) {
+			out = append(out, "mount: "+l)
+		}
+	}
+	list, _ := exec.Command("runc", "list", "-q").Output()
+	for _, id := range strings.Fields(string(list)) {
+		st, _ := exec.Command("runc", "state", id).Output()
+		if bytes.Contains(st, []byte(state)) {
+			out = append(out, "runc container: "+id)
+		}
+	}
+	return out
+}
+
+func TestInterrupt(t *testing.T) {
+	requireE2E(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			state := t.TempDir()
+			ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo first-step-done > /first.txt\nRUN echo started-long-step && sleep 60\n")})
+			cmd, stderr := startBuild2(t, "--root", state, "--progress=plain", ctx)
+			waitFor(t, stderr, "started-long-step")
+			start := time.Now()
+			require.NoError(t, cmd.Process.Signal(sig))
+			err := cmd.Wait()
+			elapsed := time.Since(start)
+			want := 130
+			if sig == syscall.SIGTERM {
+				want = 143
+			}
+			assert.Equal(t, want, exitCode(err), stderr.String())
+			assert.Less(t, elapsed, 2*time.Second, "exit within 2 s of the signal")
+			assert.Empty(t, leftovers(t, state))
+
+			// The lock is free and the finished step is reused.
+			r := mustSucceed(t, build2(t, "--root", state, "--progress=plain", "--target", "", "-o", t.TempDir(),
+				writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo first-step-done > /first.txt\n")})))
+			assert.Regexp(t, `RUN echo first-step-done > /first.txt\n#\d+ CACHED`, r.stderr)
+		})
+	}
+}
+
+func TestKilledBuildRecovers(t *testing.T) {
+	requireE2E(t)
+	state := t.TempDir()
+	df := dockerfile("FROM {{BASE}}\nRUN echo step-one > /one.txt\nRUN echo started-long-step && sleep 60\n")
+	ctx := writeFiles(t, map[string]string{"Dockerfile": df})
+	cmd, stderr := startBuild2(t, "--root", state, "--progress=plain", ctx)
+	waitFor(t, stderr, "started-long-step")
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	// The next build takes the stale lock and socket over and succeeds.
+	ctx2 := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo step-one > /one.txt\nRUN echo after-kill > /two.txt\n")})
+	out := t.TempDir()
+	r := mustSucceed(t, build2(t, "--root", state, "--progress=plain", "-o", out, ctx2))
+	assert.Equal(t, "after-kill", readFile(t, filepath.Join(out, "two.txt")))
+	assert.Regexp(t, `RUN echo step-one > /one.txt\n#\d+ CACHED`, r.stderr, "the cache survived")
+	// The killed build's container and mounts are gone once the next
+	// process ran.
+	assert.Empty(t, leftovers(t, state))
+}
+
+func waitFor(t *testing.T, buf *bytes.Buffer, s string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeoutCause(t.Context(), 60*time.Second, fmt.Errorf("%q never appeared", s))
+	defer cancel()
+	for !strings.Contains(buf.String(), s) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%v:\n%s", context.Cause(ctx), buf.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,5 +1,5 @@
 # docker-build2: every target is a one-liner over a hack/ script.
-.PHONY: build install demo test test-unit test-integration test-e2e bench lint validate
+.PHONY: build install demo test test-unit test-integration test-e2e bench soak lint validate
 
 build:
 	hack/build
@@ -21,6 +21,9 @@ test-integration:
 
 test-e2e:
 	hack/test e2e
+
+soak:
+	hack/soak
 
 bench:
 	bench/run

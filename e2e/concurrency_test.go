@@ -178,3 +178,48 @@ func waitFor(t *testing.T, buf *bytes.Buffer, s string) {
 		}
 	}
 }
+
+// TestRegistryDown: a push to a registry that does not answer fails with an
+// error naming it, and leaves no partial file at the other output's dest.
+func TestRegistryDown(t *testing.T) {
+	requireE2E(t)
+	port, err := freePort()
+	require.NoError(t, err)
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo x > /x\n")})
+	dest := filepath.Join(t.TempDir(), "img.tar")
+	r := build2(t, "--progress=plain", "-t", host+"/e2e/down:1", "--push", "-o", "type=oci,dest="+dest, ctx)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, host)
+	assert.Contains(t, r.stderr, "connection refused")
+	assert.NoFileExists(t, dest)
+	left, err := filepath.Glob(filepath.Join(filepath.Dir(dest), ".img.tar.tmp-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left)
+	noCrash(t, r)
+}
+
+// TestDiskFull: a state dir on a full file system gives the step's clear
+// error, and the builder works again after a prune.
+func TestDiskFull(t *testing.T) {
+	requireE2E(t)
+	state := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", state).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() {
+		_ = exec.Command("sh", "-c", "grep -o ' "+state+"[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l").Run()
+	})
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN dd if=/dev/zero of=/big bs=1M count=64\n")})
+	r := build2(t, "--root", state, "--progress=plain", ctx)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, "No space left on device")
+	noCrash(t, r)
+	assert.Empty(t, leftovers(t, state+"/"), "no container left")
+
+	// Pruning the cache makes room again.
+	mustSucceed(t, build2(t, "prune", "-af", "--root", state))
+	small := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo fits > /f.txt\n")})
+	o := t.TempDir()
+	mustSucceed(t, build2(t, "--root", state, "-o", o, small))
+	assert.Equal(t, "fits", readFile(t, filepath.Join(o, "f.txt")))
+}

@@ -17,6 +17,23 @@ func TestErrors(t *testing.T) {
 	failing := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo boom && exit 3\n")})
 	missingFile := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY nothere.txt /\n"})
 	noDockerfile := t.TempDir()
+	missingStage := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY --from=nostage /x /\n"})
+	emptyDockerfile := writeFiles(t, map[string]string{"Dockerfile": "# only a comment\n"})
+	loop := t.TempDir()
+	if err := os.Symlink("b", filepath.Join(loop, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("a", filepath.Join(loop, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(loop, "Dockerfile"), []byte("FROM scratch\nCOPY a /\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	aDir := t.TempDir()
+	badDaemon := filepath.Join(t.TempDir(), "daemon.json")
+	if err := os.WriteFile(badDaemon, []byte("{\"registry-mirrors\": \"x\"}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	notDir := filepath.Join(good, "Dockerfile")
 	readonly := t.TempDir()
 	if err := os.Chmod(readonly, 0o555); err != nil {
@@ -52,6 +69,31 @@ func TestErrors(t *testing.T) {
 		{"iidfile not writable", []string{"--iidfile", filepath.Join(readonly, "sub", "id"), good}, 1, []string{"--iidfile", "does not exist"}},
 		{"bake", []string{"bake"}, 1, []string{`does not support "bake"`}},
 		{"tty progress without terminal", []string{"--progress=tty", good}, 1, []string{"--progress=tty needs a terminal"}},
+		{"output field without value", []string{"-o", "type=local,dest", good}, 125, []string{"--output", `"dest" is not of the form key=value`}},
+		{"output type missing", []string{"-o", "dest=out", good}, 125, []string{"--output", "type is missing"}},
+		{"output image without push", []string{"-o", "type=image,name=x/y", good}, 125, []string{"type=image without push=true"}},
+		{"output registry without name", []string{"-o", "type=registry", good}, 125, []string{"type=registry needs name=REF"}},
+		{"two outputs to stdout", []string{"-o", "-", "-o", "type=oci,dest=-", good}, 125, []string{"only one output can go to stdout"}},
+		{"tar dest is a directory", []string{"-o", "type=tar,dest=" + aDir, good}, 125, []string{aDir, "is a directory"}},
+		{"cache-from bad type", []string{"--cache-from", "type=s4,ref=x", good}, 125, []string{"--cache-from", `unknown cache type "s4"`}},
+		{"cache-to type missing", []string{"--cache-to", "mode=max", good}, 125, []string{"--cache-to", `unknown cache type ""`}},
+		{"cache-to field without value", []string{"--cache-to", "type=local,dest", good}, 125, []string{"--cache-to", "key=value"}},
+		{"secret unknown key", []string{"--secret", "id=a,foo=b", good}, 125, []string{"--secret id=a", `unknown key "foo"`}},
+		{"ssh empty id", []string{"--ssh", "=/x", good}, 125, []string{"--ssh", "the id before"}},
+		{"bad platform syntax", []string{"--platform", "linux/amd64/v3/extra", good}, 125, []string{"--platform", "linux/amd64/v3/extra"}},
+		{"add-host not an IP", []string{"--add-host", "db:not-an-ip", good}, 125, []string{"--add-host", `"not-an-ip" is not an IP address`}},
+		{"label empty name", []string{"--label", "=x", good}, 125, []string{"--label", `"=x"`}},
+		{"build-arg whitespace", []string{"--build-arg", "A B=1", good}, 125, []string{"--build-arg", "whitespace"}},
+		{"-f is a directory", []string{"-f", aDir, good}, 1, []string{aDir, "is a directory, not a file"}},
+		{"iidfile is a directory", []string{"--iidfile", aDir, good}, 1, []string{"--iidfile", "is a directory"}},
+		{"metadata-file dir missing", []string{"--metadata-file", "/nonexistent/m.json", good}, 1, []string{"--metadata-file", "/nonexistent"}},
+		{"missing stage", []string{missingStage}, 1, []string{"nostage"}},
+		{"target not found", []string{"--target", "nostage", good}, 1, []string{`target stage "nostage" could not be found`}},
+		{"empty Dockerfile", []string{emptyDockerfile}, 1, []string{"file with no instructions"}},
+		{"symlink loop in context", []string{loop}, 1, []string{"too many links"}},
+		{"daemon.json wrong type", []string{"--daemon-config", badDaemon, good}, 1, []string{badDaemon, `key "registry-mirrors"`}},
+		{"network not supported", []string{"--network", "container:x", good}, 125, []string{"--network", "default, none or host"}},
+		{"stdin Dockerfile empty", []string{"-f", "-", good}, 125, []string{"Dockerfile read from stdin is empty"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -143,3 +143,33 @@ func FuzzParseBuildArgs(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCacheSpecs(f *testing.F) {
+	for _, s := range []string{"reg/app:cache", "type=local,src=dir", "type=registry,ref=r,mode=max", "type=", "x=y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := parseCacheSpecs("--cache-from", []string{s})
+		if err != nil {
+			assert.Contains(t, err.Error(), "--cache-from")
+			return
+		}
+		require.Len(t, out, 1)
+		assert.Contains(t, []string{"registry", "local", "inline"}, out[0].Type)
+	})
+}
+
+func FuzzParseExtraHosts(f *testing.F) {
+	for _, s := range []string{"db:10.0.0.2", "v6=::1", "gw:host-gateway", "x:[fe80::1]", "nohost", ":"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := parseExtraHosts([]string{s})
+		if err != nil {
+			assert.Contains(t, err.Error(), "--add-host")
+			return
+		}
+		require.Len(t, out, 1)
+		assert.Contains(t, out[0], "=")
+	})
+}

@@ -53,6 +53,10 @@ type Options struct {
 	Exports []client.ExportEntry
 	// Session holds the session providers (auth, secrets, ssh).
 	Session []session.Attachable
+	// NoHistory keeps the build out of the builder's build history, which
+	// would store every step's output (a secret a step prints included).
+	// The embedded builder keeps no history at all; this is for remote ones.
+	NoHistory bool
 	// BuiltinFrontend ignores the Dockerfile's "# syntax=" directive and
 	// builds with the built-in frontend.
 	BuiltinFrontend bool
@@ -178,6 +182,7 @@ func solveOpt(opts Options) (*client.SolveOpt, error) {
 		FrontendAttrs:       attrs,
 		Session:             sess,
 		AllowedEntitlements: allow,
+		Internal:            opts.NoHistory,
 	}, nil
 }
 

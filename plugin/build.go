@@ -52,6 +52,16 @@ type buildOptions struct {
 	target        string
 	root          string
 	daemonConfig  string
+	remote        remoteOptions
+}
+
+// remoteOptions address a BuildKit daemon instead of the embedded solver.
+type remoteOptions struct {
+	builder       string
+	tlsCACert     string
+	tlsCert       string
+	tlsKey        string
+	tlsServerName string
 }
 
 func newBuildOptions() *buildOptions { return &buildOptions{} }
@@ -98,7 +108,31 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringVar(&opts.target, "target", "", "Set the target build stage to build")
 	flags.StringVar(&opts.root, "root", defaultRoot(), "State directory of the embedded builder; $DOCKER_BUILD2_ROOT sets the default")
 	flags.StringVar(&opts.daemonConfig, "daemon-config", defaultDaemonConfig(), "daemon.json the embedded builder applies (builder.gc, builder.entitlements, registry-mirrors, insecure-registries); $DOCKER_BUILD2_DAEMON_CONFIG sets the default")
+	flags.StringVar(&opts.remote.builder, "builder", os.Getenv("BUILDKIT_HOST"), "Build on the BuildKit daemon at this address (unix://, tcp://, ssh://, docker-container://, kube-pod://) instead of the embedded one; $BUILDKIT_HOST sets the default")
+	flags.StringVar(&opts.remote.tlsCACert, "tlscacert", "", "CA certificate of a tcp:// --builder")
+	flags.StringVar(&opts.remote.tlsCert, "tlscert", "", "Client certificate for a tcp:// --builder")
+	flags.StringVar(&opts.remote.tlsKey, "tlskey", "", "Client key for a tcp:// --builder")
+	flags.StringVar(&opts.remote.tlsServerName, "tlsservername", "", "Server name in the --builder's certificate (default: its host)")
 	addLegacyFlags(flags)
+}
+
+// solver is the embedded Engine or a remote daemon.
+type solver interface {
+	build.Solver
+	Close() error
+}
+
+func openSolver(ctx context.Context, dockerCLI command.Cli, opts *buildOptions, daemonCfg *daemonconfig.Config) (solver, error) {
+	if opts.remote.builder == "" {
+		return startEngine(ctx, dockerCLI, opts.root, daemonCfg)
+	}
+	return build.Connect(ctx, build.RemoteConfig{
+		Address:       opts.remote.builder,
+		TLSCACert:     opts.remote.tlsCACert,
+		TLSCert:       opts.remote.tlsCert,
+		TLSKey:        opts.remote.tlsKey,
+		TLSServerName: opts.remote.tlsServerName,
+	})
 }
 
 // addLegacyFlags accepts the classic `docker build` flags that BuildKit
@@ -182,7 +216,7 @@ func doBuild(ctx context.Context, cmd *cobra.Command, dockerCLI *command.DockerC
 	}
 	defer req.cleanup()
 
-	eng, err := startEngine(ctx, dockerCLI, opts.root, daemonCfg)
+	eng, err := openSolver(ctx, dockerCLI, opts, daemonCfg)
 	if err != nil {
 		return err
 	}
@@ -195,6 +229,8 @@ func doBuild(ctx context.Context, cmd *cobra.Command, dockerCLI *command.DockerC
 		AuthConfigProvider: authprovider.LoadAuthConfig(dockerCLI.ConfigFile()),
 	}))
 	checkFrontend(ctx, dockerCLI, eng, req)
+	// A remote daemon's build history would keep what steps print.
+	req.opts.NoHistory = len(opts.secrets) > 0
 	res, err := solve(ctx, dockerCLI, eng, req)
 	if err != nil {
 		return err

@@ -60,7 +60,7 @@ func pingBuilderVersion(dockerCLI command.Cli) func(context.Context) (string, er
 
 // buildKitOnlyFlags are build flags the engine's legacy builder has no
 // equivalent for.
-var buildKitOnlyFlags = []string{"allow", "cache-to", "load", "metadata-file", "no-cache-filter", "output", "push", "secret", "ssh"}
+var buildKitOnlyFlags = []string{"allow", "builder", "cache-to", "load", "metadata-file", "no-cache-filter", "output", "push", "secret", "ssh", "tlscacert", "tlscert", "tlskey", "tlsservername"}
 
 // ownFlags are docker-build2's own flags, meaningless to the engine.
 var ownFlags = map[string]bool{"root": true, "daemon-config": true, "progress": true}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/docker-build2/docker-build2/plugin"
 	"github.com/docker/cli/cli"
@@ -24,10 +25,25 @@ import (
 )
 
 func main() {
+	// DOCKER_BUILD2_CPUPROFILE=FILE writes a CPU profile for go tool pprof.
+	profiling := false
+	if path := os.Getenv("DOCKER_BUILD2_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			profiling = pprof.StartCPUProfile(f) == nil
+		}
+	}
+	code := run()
+	if profiling {
+		pprof.StopCPUProfile()
+	}
+	os.Exit(code)
+}
+
+func run() int {
 	dockerCLI, err := command.NewDockerCli()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ERROR:", err)
-		os.Exit(1)
+		return 1
 	}
 	if cliplugin.RunningStandalone() {
 		err = plugin.NewRootCmd(filepath.Base(os.Args[0]), false, dockerCLI).Execute()
@@ -35,9 +51,9 @@ func main() {
 		err = cliplugin.RunPlugin(dockerCLI, plugin.NewRootCmd(plugin.Name, true, dockerCLI), plugin.Metadata())
 	}
 	if err == nil {
-		return
+		return 0
 	}
-	os.Exit(render(dockerCLI, err))
+	return render(dockerCLI, err)
 }
 
 // render prints err once, the way buildx does, and returns the exit code.

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// buildkitd is a real buildkitd of the same BuildKit version, built by
+// bench/build-peers (hack/test exports its path).
+func buildkitdBinary(t *testing.T) string {
+	t.Helper()
+	requireE2E(t)
+	p := os.Getenv("DOCKER_BUILD2_TEST_BUILDKITD")
+	if p == "" {
+		t.Fatal("DOCKER_BUILD2_TEST_BUILDKITD is not set: run the tests through make test (bench/build-peers builds buildkitd)")
+	}
+	return p
+}
+
+// startBuildkitd runs buildkitd with its own root on addr and waits until
+// it answers through docker build2's own connection check.
+func startBuildkitd(t *testing.T, addr string, extra ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	args := append([]string{"--root", root, "--addr", addr, "--containerd-worker=false", "--oci-worker=true"}, extra...)
+	cmd := exec.Command(buildkitdBinary(t), args...)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "buildkitd.log"))
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = logf.Close()
+		_ = exec.Command("sh", "-c", "grep -o ' "+root+"[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l").Run()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if strings.HasPrefix(addr, "unix://") {
+			if st, err := os.Stat(strings.TrimPrefix(addr, "unix://")); err == nil && st.Mode()&os.ModeSocket != 0 {
+				return root
+			}
+		} else if c, err := net.DialTimeout("tcp", strings.TrimPrefix(addr, "tcp://"), time.Second); err == nil {
+			_ = c.Close()
+			return root
+		}
+		require.True(t, time.Now().Before(deadline), "buildkitd did not start")
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRemoteUnix(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "buildkitd.sock")
+	root := startBuildkitd(t, "unix://"+sock)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo on-remote > /r.txt\n")})
+
+	out := t.TempDir()
+	r := mustSucceed(t, build2(t, "--builder", "unix://"+sock, "--progress=plain", "-o", out, ctx))
+	assert.Equal(t, "on-remote", readFile(t, filepath.Join(out, "r.txt")))
+	assert.Contains(t, r.stderr, "RUN echo on-remote")
+
+	// BUILDKIT_HOST sets the default, as for buildctl.
+	out = t.TempDir()
+	mustSucceed(t, docker(t, []string{"build2", "-o", out, ctx}, withEnv("BUILDKIT_HOST=unix://"+sock)))
+	assert.Equal(t, "on-remote", readFile(t, filepath.Join(out, "r.txt")))
+
+	// Secrets travel over the session; the remote state dir keeps none,
+	// not even what a step printed.
+	const value = "REMOTE-LEAKCHECK-5d1e"
+	sctx := writeFiles(t, map[string]string{
+		"Dockerfile": dockerfile("FROM {{BASE}}\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n"),
+		"tok.txt":    value,
+	})
+	r = mustSucceed(t, docker(t, []string{
+		"build2", "--builder", "unix://" + sock, "--progress=plain", "--no-cache",
+		"--secret", "id=tok,src=" + filepath.Join(sctx, "tok.txt"), "-o", t.TempDir(), sctx,
+	}, withEnv("DOCKER_BUILD2_ROOT=/nonexistent-unused")))
+	assert.Contains(t, r.stderr, value)
+	assertDirClean(t, root, value)
+}
+
+func TestRemoteErrors(t *testing.T) {
+	requireE2E(t)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\n"})
+	port, err := freePort()
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unreachable", []string{"--builder", fmt.Sprintf("tcp://127.0.0.1:%d", port)}, []string{fmt.Sprintf("tcp://127.0.0.1:%d", port), "cannot reach the BuildKit daemon"}},
+		{"missing socket", []string{"--builder", "unix:///nonexistent/buildkitd.sock"}, []string{"unix:///nonexistent/buildkitd.sock"}},
+		{"wrong scheme", []string{"--builder", "http://x"}, []string{`builder address "http://x"`, "tcp://"}},
+		{"TLS on unix", []string{"--builder", "unix:///x.sock", "--tlscacert", "/x"}, []string{"TLS options apply to tcp:// addresses only"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := build2(t, append(tc.args, ctx)...)
+			assert.Equal(t, 1, r.code, r.String())
+			for _, w := range tc.want {
+				assert.Contains(t, r.stderr, w)
+			}
+			noCrash(t, r)
+		})
+	}
+}
+
+// tlsPKI writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate, all signed by the CA.
+func tlsPKI(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e buildkit CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	require.NoError(t, err)
+	ca, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+	files := map[string]string{}
+	write := func(name, typ string, b []byte) {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600))
+		files[name] = p
+	}
+	write("ca.pem", "CERTIFICATE", caDER)
+	for i, who := range []string{"server", "client"} {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: who},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		}
+		if who == "server" {
+			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		} else {
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		require.NoError(t, err)
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		require.NoError(t, err)
+		write(who+".pem", "CERTIFICATE", der)
+		write(who+"-key.pem", "EC PRIVATE KEY", keyDER)
+	}
+	return files
+}
+
+func TestRemoteTCPWithTLS(t *testing.T) {
+	pki := tlsPKI(t)
+	port, err := freePort()
+	require.NoError(t, err)
+	addr := fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	startBuildkitd(t, addr, "--tlscacert", pki["ca.pem"], "--tlscert", pki["server.pem"], "--tlskey", pki["server-key.pem"])
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo over-tls > /t.txt\n")})
+
+	out := t.TempDir()
+	mustSucceed(t, build2(t, "--builder", addr, "--tlscacert", pki["ca.pem"], "--tlscert", pki["client.pem"], "--tlskey", pki["client-key.pem"], "-o", out, ctx))
+	assert.Equal(t, "over-tls", readFile(t, filepath.Join(out, "t.txt")))
+
+	// A CA that did not sign the daemon's certificate: a TLS error naming
+	// the address.
+	other := tlsPKI(t)
+	r := build2(t, "--builder", addr, "--tlscacert", other["ca.pem"], "--tlscert", pki["client.pem"], "--tlskey", pki["client-key.pem"], ctx)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, addr)
+	assert.Contains(t, r.stderr, "certificate")
+}

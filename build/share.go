@@ -28,7 +28,7 @@ func socketPath(root string) string { return filepath.Join(root, "buildkitd.sock
 
 // drainQuiet is how long the holder waits with no attached request in
 // flight before it stops serving: clients make several calls per build.
-const drainQuiet = time.Second
+const drainQuiet = 250 * time.Millisecond
 
 // acquireOrAttach takes the state-dir lock, or attaches to the process that
 // holds it. It never waits silently: while neither works (the holder is

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -222,4 +225,93 @@ func TestDiskFull(t *testing.T) {
 	o := t.TempDir()
 	mustSucceed(t, build2(t, "--root", state, "-o", o, small))
 	assert.Equal(t, "fits", readFile(t, filepath.Join(o, "f.txt")))
+}
+
+// dyingProxy forwards to target until limit bytes went upstream, then cuts
+// every connection and stops listening: a registry that goes down
+// mid-push.
+type dyingProxy struct {
+	lis    net.Listener
+	target string
+	limit  int64
+	sent   atomic.Int64
+	mu     sync.Mutex
+	conns  []net.Conn
+	dead   atomic.Bool
+}
+
+func startDyingProxy(t *testing.T, target string, limit int64) *dyingProxy {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &dyingProxy{lis: lis, target: target, limit: limit}
+	t.Cleanup(p.kill)
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *dyingProxy) serve(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, c, up)
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if p.sent.Add(int64(n)) > p.limit {
+				p.kill()
+				return
+			}
+			if _, werr := up.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			_ = up.Close()
+			return
+		}
+	}
+}
+
+func (p *dyingProxy) kill() {
+	if p.dead.Swap(true) {
+		return
+	}
+	_ = p.lis.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+}
+
+func TestRegistryDiesMidPush(t *testing.T) {
+	requireE2E(t)
+	proxy := startDyingProxy(t, world.reg.host, 1<<20)
+	host := proxy.lis.Addr().String()
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN head -c 4194304 /dev/urandom > /random.bin\n")})
+	dest := filepath.Join(t.TempDir(), "img.tar")
+	r := build2(t, "--progress=plain", "-t", host+"/e2e/midpush:1", "--push", "-o", "type=oci,dest="+dest, ctx)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.True(t, proxy.dead.Load(), "the registry went down during the push")
+	assert.Contains(t, r.stderr, host)
+	assert.NoFileExists(t, dest, "no output is written by a failed build")
+	left, err := filepath.Glob(filepath.Join(filepath.Dir(dest), ".img.tar.tmp-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left)
+	noCrash(t, r)
 }

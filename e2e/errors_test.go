@@ -93,8 +93,13 @@ func TestErrors(t *testing.T) {
 		{"symlink loop in context", []string{loop}, 1, []string{"too many links"}},
 		{"daemon.json wrong type", []string{"--daemon-config", badDaemon, good}, 1, []string{badDaemon, `key "registry-mirrors"`}},
 		{"network not supported", []string{"--network", "container:x", good}, 125, []string{"--network", "default, none or host"}},
-		{"stdin Dockerfile empty", []string{"-f", "-", good}, 125, []string{"Dockerfile read from stdin is empty"}},
+
 	}
+	t.Run("stdin Dockerfile empty", func(t *testing.T) {
+		r := docker(t, []string{"build2", "-f", "-", good}, withStdin(""))
+		assert.Equal(t, 125, r.code, r.String())
+		assert.Contains(t, r.stderr, "Dockerfile read from stdin is empty")
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := build2(t, tc.args...)

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -77,19 +78,27 @@ type Solver interface {
 
 // Build runs opts on s. Status updates are sent to ch, which Build closes.
 func Build(ctx context.Context, s Solver, opts Options, ch chan *client.SolveStatus) (*Result, error) {
-	so, err := solveOpt(opts)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(context.Canceled)
+	so, err := solveOpt(opts, cancel)
 	if err != nil {
 		close(ch)
 		return nil, err
 	}
 	resp, err := s.Client().Solve(ctx, nil, *so, ch)
 	if err != nil {
+		var changed *ContextChangedError
+		if errors.As(context.Cause(ctx), &changed) {
+			return nil, changed
+		}
 		return nil, err
 	}
 	return &Result{ExporterResponse: resp.ExporterResponse}, nil
 }
 
-func solveOpt(opts Options) (*client.SolveOpt, error) {
+// solveOpt turns opts into BuildKit's SolveOpt; fail stops the build when a
+// local context changes while it is sent.
+func solveOpt(opts Options, fail func(error)) (*client.SolveOpt, error) {
 	attrs := map[string]string{}
 	mounts := map[string]fsutil.FS{}
 	sess := append([]session.Attachable{}, opts.Session...)
@@ -106,7 +115,7 @@ func solveOpt(opts Options) (*client.SolveOpt, error) {
 		if err != nil {
 			return nil, fmt.Errorf("build context %q: %w", opts.ContextDir, err)
 		}
-		mounts["context"] = fs
+		mounts["context"] = newGuardFS(fs, "context", fail)
 	default:
 		return nil, fmt.Errorf("no build context given")
 	}
@@ -119,7 +128,7 @@ func solveOpt(opts Options) (*client.SolveOpt, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dockerfile directory %q: %w", opts.DockerfileDir, err)
 		}
-		mounts["dockerfile"] = fs
+		mounts["dockerfile"] = newGuardFS(fs, "dockerfile", fail)
 		if opts.ContextTar != nil || opts.ContextURL != "" {
 			attrs["dockerfilekey"] = "dockerfile"
 		}

@@ -93,7 +93,6 @@ func TestErrors(t *testing.T) {
 		{"symlink loop in context", []string{loop}, 1, []string{"too many links"}},
 		{"daemon.json wrong type", []string{"--daemon-config", badDaemon, good}, 1, []string{badDaemon, `key "registry-mirrors"`}},
 		{"network not supported", []string{"--network", "container:x", good}, 125, []string{"--network", "default, none or host"}},
-
 	}
 	t.Run("stdin Dockerfile empty", func(t *testing.T) {
 		r := docker(t, []string{"build2", "-f", "-", good}, withStdin(""))

@@ -26,7 +26,6 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/cmd/buildkitd/config"
 	"github.com/moby/buildkit/control"
-	"github.com/moby/buildkit/executor/oci"
 	"github.com/moby/buildkit/frontend"
 	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
 	"github.com/moby/buildkit/frontend/gateway"
@@ -40,7 +39,6 @@ import (
 	"github.com/moby/buildkit/util/disk"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/network/cniprovider"
-	"github.com/moby/buildkit/util/network/netproviders"
 	"github.com/moby/buildkit/util/resolver"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
@@ -236,15 +234,11 @@ func newController(ctx context.Context, root string, cfg Config, e *Engine) (*co
 		e.snapshotter = s
 		return s, err
 	}
-	nc := netproviders.Opt{
-		Mode: "auto",
-		CNI: cniprovider.Opt{
-			Root:       root,
-			ConfigPath: appdefaults.DefaultCNIConfigPath,
-			BinaryDir:  appdefaults.DefaultCNIBinDir,
-		},
-	}
-	opt, err := runc.NewWorkerOpt(root, sn, false, oci.ProcessSandbox, nil, nil, nc, nil, "runc", "", false, nil, "", "", nil)
+	opt, err := newWorkerOpt(ctx, root, sn, cniprovider.Opt{
+		Root:       root,
+		ConfigPath: appdefaults.DefaultCNIConfigPath,
+		BinaryDir:  appdefaults.DefaultCNIBinDir,
+	})
 	if err != nil {
 		return nil, err
 	}

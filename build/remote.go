@@ -69,7 +69,7 @@ func Connect(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	}
 	pingCtx, cancel := context.WithTimeoutCause(ctx, 15*time.Second, fmt.Errorf("no answer from %s within 15s", cfg.Address))
 	defer cancel()
-	info, err := c.Info(pingCtx)
+	_, err = c.Info(pingCtx)
 	if err != nil {
 		_ = c.Close()
 		if cause := context.Cause(pingCtx); cause != nil && pingCtx.Err() != nil {
@@ -77,7 +77,6 @@ func Connect(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 		}
 		return nil, fmt.Errorf("cannot reach the BuildKit daemon at %s: %w", cfg.Address, err)
 	}
-	_ = info
 	return &Remote{addr: cfg.Address, client: c}, nil
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
-	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -375,4 +374,3 @@ func writeFileAtomic(name string, dt []byte, mode os.FileMode) error {
 
 var errNoEngine = errors.New("no Docker engine reachable")
 
-var _ session.Attachable = nil

@@ -18,7 +18,6 @@ import (
 	"github.com/docker-build2/docker-build2/progress"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
-	"github.com/moby/buildkit/client"
 	"golang.org/x/sys/unix"
 )
 
@@ -313,4 +312,3 @@ func parseExtraHosts(specs []string) ([]string, error) {
 	return out, nil
 }
 
-var _ = client.ExporterLocal

@@ -113,7 +113,7 @@ func run(in, md, js, title, machine string) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.3f | %s | %s |\n", r.Case, r.Tool, r.Runs, r.MinS, r.MedianS, ratio, rssMB)
 	}
-	b.WriteString("\nNotes: for buildctl+buildkitd the daemon is already running in the cached, big and concurrent cases, and started before the timer in the cold case; docker-build2 always pays its own start-up. RSS of buildctl+buildkitd is the daemon's peak (VmHWM), plus buildctl's where measured; concurrent docker-build2 RSS is not sampled (0).\n")
+	b.WriteString("\nNotes: for buildctl+buildkitd the daemon is already running in the cached, big and concurrent cases, and started before the timer in the cold case; docker-build2 always pays its own start-up. RSS of buildctl+buildkitd is buildctl's plus the daemon's peak (VmHWM), or the daemon's alone where buildctl ran in the background (cold, concurrent, multiplatform); concurrent docker-build2 RSS is not sampled.\n")
 	if err := os.WriteFile(md, []byte(b.String()), 0o644); err != nil {
 		return err
 	}

@@ -373,4 +373,3 @@ func writeFileAtomic(name string, dt []byte, mode os.FileMode) error {
 }
 
 var errNoEngine = errors.New("no Docker engine reachable")
-

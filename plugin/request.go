@@ -311,4 +311,3 @@ func parseExtraHosts(specs []string) ([]string, error) {
 	}
 	return out, nil
 }
-

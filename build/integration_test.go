@@ -373,3 +373,35 @@ func TestPlatformsCached(t *testing.T) {
 	assert.Equal(t, "windows/amd64", upe.Platform)
 	require.NoError(t, CheckPlatforms(t.Context(), e, []string{"linux/amd64"}))
 }
+
+// TestHolderGoneBeforeSolve: when the serving process exits between an
+// attach and the solve, the attached build fails as Unavailable before it
+// started (the plugin then starts again), and the next New serves.
+func TestHolderGoneBeforeSolve(t *testing.T) {
+	requireSolver(t)
+	engineMu.Lock()
+	defer engineMu.Unlock()
+	root := t.TempDir()
+	holder, err := New(t.Context(), Config{Root: root})
+	require.NoError(t, err)
+	other, err := New(t.Context(), Config{Root: root})
+	require.NoError(t, err)
+	require.True(t, other.Attached())
+	require.NoError(t, holder.Close())
+
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nRUN echo again > /a.txt\n"})
+	_, rec, err := solve(t, other, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
+	require.Error(t, err)
+	assert.True(t, Unavailable(err), "%v", err)
+	assert.Empty(t, rec.vertices, "nothing started")
+	require.NoError(t, other.Close())
+
+	// The state dir is free: a new engine serves it.
+	// (A new process would; in this process BuildKit's checksum caches
+	// still hold the first engine's records, so only the lock is checked.)
+	lock := flock.New(filepath.Join(root, "buildkitd.lock"))
+	ok, err := lock.TryLock()
+	require.NoError(t, err)
+	assert.True(t, ok, "the lock was released")
+	_ = lock.Unlock()
+}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 )
 
@@ -165,4 +167,13 @@ func (e *Engine) countStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServer
 		defer e.shared.end()
 	}
 	return handler(srv, ss)
+}
+
+// Attached reports whether this Engine builds on another process's solver.
+func (e *Engine) Attached() bool { return e.lock == nil && e.ctrl == nil }
+
+// Unavailable reports whether err means the solver's process went away
+// (the holder of a shared state dir exited, or a daemon stopped).
+func Unavailable(err error) bool {
+	return grpcerrors.Code(err) == codes.Unavailable
 }

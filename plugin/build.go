@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/containerd/console"
 	"github.com/docker-build2/docker-build2/build"
@@ -230,19 +231,47 @@ func doBuild(ctx context.Context, cmd *cobra.Command, dockerCLI *command.DockerC
 	checkFrontend(ctx, dockerCLI, eng, req)
 	// A remote daemon's build history would keep what steps print.
 	req.opts.NoHistory = len(opts.secrets) > 0
-	res, err := solve(ctx, dockerCLI, eng, req)
+	res, started, err := solve(ctx, dockerCLI, eng, req)
+	// The process whose solver this one attached to can exit between the
+	// attach and the solve (it serves others only while they have requests
+	// in flight): then nothing was built yet, and the next attempt serves
+	// or attaches anew.
+	for attempt := 0; err != nil && !started && build.Unavailable(err) && attachedEngine(eng) && attempt < 3; attempt++ {
+		_ = eng.Close()
+		fmt.Fprintln(dockerCLI.Err(), "the docker-build2 process this build was sharing exited before the build started: starting again")
+		if eng, err = openSolver(ctx, dockerCLI, opts, daemonCfg); err != nil {
+			return err
+		}
+		res, started, err = solve(ctx, dockerCLI, eng, req)
+	}
 	if err != nil {
 		return err
 	}
 	return req.finish(dockerCLI, res)
 }
 
-func solve(ctx context.Context, dockerCLI *command.DockerCli, s build.Solver, req *request) (*build.Result, error) {
+func attachedEngine(s solver) bool {
+	e, ok := s.(*build.Engine)
+	return ok && e.Attached()
+}
+
+// solve runs the build with its progress display; started reports whether
+// the solver sent any status at all.
+func solve(ctx context.Context, dockerCLI *command.DockerCli, s build.Solver, req *request) (_ *build.Result, started bool, _ error) {
 	var term console.File
 	if f, ok := dockerCLI.Err().File(); ok && dockerCLI.Err().IsTerminal() {
 		term = f
 	}
+	in := make(chan *client.SolveStatus)
 	ch := make(chan *client.SolveStatus)
+	var gotStatus atomic.Bool
+	go func() {
+		defer close(ch)
+		for st := range in {
+			gotStatus.Store(true)
+			ch <- st
+		}
+	}()
 	var (
 		res      *build.Result
 		warnings []client.VertexWarning
@@ -252,7 +281,7 @@ func solve(ctx context.Context, dockerCLI *command.DockerCli, s build.Solver, re
 	eg, _ := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		var err error
-		res, err = build.Build(ctx, s, req.opts, ch)
+		res, err = build.Build(ctx, s, req.opts, in)
 		return err
 	})
 	var displayErr error
@@ -261,13 +290,13 @@ func solve(ctx context.Context, dockerCLI *command.DockerCli, s build.Solver, re
 		return nil
 	})
 	if err := eg.Wait(); err != nil {
-		return nil, err
+		return nil, gotStatus.Load(), err
 	}
 	if displayErr != nil {
-		return nil, displayErr
+		return nil, true, displayErr
 	}
 	progress.PrintWarnings(dockerCLI.Err(), warnings, req.progress)
-	return res, nil
+	return res, true, nil
 }
 
 // checkFrontend falls back to the built-in Dockerfile frontend, with a

@@ -404,3 +404,26 @@ func TestNetworkModes(t *testing.T) {
 	assert.NotEqual(t, "lo", host, "the host network has more than loopback")
 	assert.Equal(t, host, ifaces(), "default is the host network without CNI")
 }
+
+// TestCompletion: flag values complete through docker itself (the CLI asks
+// the plugin with __complete), and the completion scripts load.
+func TestCompletion(t *testing.T) {
+	requireE2E(t)
+	r := mustSucceed(t, docker(t, []string{"__complete", "build2", "--progress", ""}))
+	for _, m := range []string{"auto", "plain", "tty", "rawjson", "quiet"} {
+		assert.Contains(t, strings.Fields(r.stdout), m)
+	}
+	r = mustSucceed(t, docker(t, []string{"__complete", "build2", "build", "--secret", "id=npm,"}))
+	assert.Contains(t, r.stdout, "id=npm,src=")
+	assert.Contains(t, r.stdout, "id=npm,env=")
+
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		r = mustSucceed(t, runCmd(t, world.plugin, []string{"completion", shell}))
+		assert.Contains(t, r.stdout, "docker-build2", shell)
+	}
+	script := filepath.Join(t.TempDir(), "completion.bash")
+	require.NoError(t, os.WriteFile(script, []byte(mustSucceed(t, runCmd(t, world.plugin, []string{"completion", "bash"})).stdout), 0o644))
+	out, err := exec.Command("bash", "-c", "source "+script+" && complete -p docker-build2").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "docker-build2")
+}

@@ -114,6 +114,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringVar(&opts.remote.tlsKey, "tlskey", "", "Client key for a tcp:// --builder")
 	flags.StringVar(&opts.remote.tlsServerName, "tlsservername", "", "Server name in the --builder's certificate (default: its host)")
 	addLegacyFlags(flags)
+	registerCompletions(cmd)
 }
 
 // solver is the embedded Engine or a remote daemon.

@@ -187,3 +187,71 @@ func TestRemoteTCPWithTLS(t *testing.T) {
 	assert.Contains(t, r.stderr, addr)
 	assert.Contains(t, r.stderr, "certificate")
 }
+
+// TestNamedBuilder: a builder of two buildkitd nodes, one platform each:
+// ls and inspect show both, a one-platform build goes to the node that
+// serves it, a down node is reported, rm and use work.
+func TestNamedBuilder(t *testing.T) {
+	requireArm64(t)
+	dir := t.TempDir()
+	amdSock, armSock := filepath.Join(dir, "amd.sock"), filepath.Join(dir, "arm.sock")
+	amdRoot := startBuildkitd(t, "unix://"+amdSock)
+	armRoot := startBuildkitd(t, "unix://"+armSock)
+	cfg := aliasConfig(t)
+	run := func(args ...string) result {
+		t.Helper()
+		return docker(t, append([]string{"build2"}, args...), cfg)
+	}
+
+	mustSucceed(t, run("builder", "create", "fleet", "--node", "amd=unix://"+amdSock, "--platform", "linux/amd64",
+		"--node", "arm=unix://"+armSock, "--platform", "linux/arm64",
+		"--node", "down=unix://"+filepath.Join(dir, "nothing.sock"), "--platform", "linux/s390x"))
+	r := mustSucceed(t, run("builder", "ls"))
+	assert.Regexp(t, `\\_ amd +unix://\S+amd.sock +running +linux/amd64`, r.stdout)
+	assert.Regexp(t, `\\_ arm +unix://\S+arm.sock +running +linux/arm64`, r.stdout)
+	assert.Regexp(t, `\\_ down +unix://\S+nothing.sock +error: `, r.stdout)
+	r = mustSucceed(t, run("builder", "inspect", "fleet"))
+	assert.Regexp(t, `Node: +arm\nEndpoint: +unix://\S+\nStatus: +running\nBuildKit version: +\S+\nPlatforms: +linux/arm64`, r.stdout)
+
+	mustSucceed(t, run("builder", "use", "fleet"))
+	r = mustSucceed(t, run("builder", "ls"))
+	assert.Contains(t, r.stdout, "fleet *")
+	const marker = "ran-on-the-arm-node"
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}} AS b\nRUN echo " + marker + " && uname -m > /m.txt\nFROM scratch\nCOPY --from=b /m.txt /\n")})
+	out := t.TempDir()
+	mustSucceed(t, run("--platform", "linux/arm64", "-o", out, ctx))
+	assert.Equal(t, "aarch64", readFile(t, filepath.Join(out, "m.txt")))
+	assert.True(t, dirContains(t, armRoot, marker), "the arm64 build ran on the arm node")
+	assert.False(t, dirContains(t, amdRoot, marker), "and not on the amd node")
+
+	r = run("--platform", "linux/s390x", ctx)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, "nothing.sock")
+	r = run("--platform", "linux/amd64,linux/arm64", ctx)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, "not supported yet")
+	r = run("--builder", "nosuchbuilder", ctx)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, `no builder named "nosuchbuilder"`)
+
+	mustSucceed(t, run("builder", "use", "default"))
+	mustSucceed(t, run("builder", "rm", "fleet"))
+	r = mustSucceed(t, run("builder", "ls"))
+	assert.NotContains(t, r.stdout, "fleet")
+	assert.Contains(t, r.stdout, "default *")
+}
+
+func dirContains(t *testing.T, dir, s string) bool {
+	t.Helper()
+	found := false
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || found || !d.Type().IsRegular() {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(decompress(t, b)), s) {
+			found = true
+		}
+		return nil
+	})
+	return found
+}

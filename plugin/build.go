@@ -108,7 +108,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringVar(&opts.target, "target", "", "Set the target build stage to build")
 	flags.StringVar(&opts.root, "root", defaultRoot(), "State directory of the embedded builder; $DOCKER_BUILD2_ROOT sets the default")
 	flags.StringVar(&opts.daemonConfig, "daemon-config", defaultDaemonConfig(), "daemon.json the embedded builder applies (builder.gc, builder.entitlements, registry-mirrors, insecure-registries); $DOCKER_BUILD2_DAEMON_CONFIG sets the default")
-	flags.StringVar(&opts.remote.builder, "builder", os.Getenv("BUILDKIT_HOST"), "Build on the BuildKit daemon at this address (unix://, tcp://, ssh://, docker-container://, kube-pod://) instead of the embedded one; $BUILDKIT_HOST sets the default")
+	flags.StringVar(&opts.remote.builder, "builder", os.Getenv("BUILDKIT_HOST"), "Build on a named builder (see builder ls) or on the BuildKit daemon at this address (unix://, tcp://, ssh://, docker-container://, kube-pod://) instead of the embedded one; $BUILDKIT_HOST sets the default")
 	flags.StringVar(&opts.remote.tlsCACert, "tlscacert", "", "CA certificate of a tcp:// --builder")
 	flags.StringVar(&opts.remote.tlsCert, "tlscert", "", "Client certificate for a tcp:// --builder")
 	flags.StringVar(&opts.remote.tlsKey, "tlskey", "", "Client key for a tcp:// --builder")
@@ -124,16 +124,26 @@ type solver interface {
 }
 
 func openSolver(ctx context.Context, dockerCLI command.Cli, opts *buildOptions, daemonCfg *daemonconfig.Config) (solver, error) {
-	if opts.remote.builder == "" {
+	remote, err := resolveBuilder(ctx, opts.remote, splitPlatforms(opts.platforms))
+	if err != nil {
+		return nil, err
+	}
+	if remote == nil {
 		return startEngine(ctx, dockerCLI, opts.root, daemonCfg)
 	}
-	return build.Connect(ctx, build.RemoteConfig{
-		Address:       opts.remote.builder,
-		TLSCACert:     opts.remote.tlsCACert,
-		TLSCert:       opts.remote.tlsCert,
-		TLSKey:        opts.remote.tlsKey,
-		TLSServerName: opts.remote.tlsServerName,
-	})
+	return build.Connect(ctx, *remote)
+}
+
+func splitPlatforms(specs []string) []string {
+	var out []string
+	for _, s := range specs {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // addLegacyFlags accepts the classic `docker build` flags that BuildKit

@@ -67,11 +67,24 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra
 		newVersionCommand(dockerCLI),
 		newInstallCommand(dockerCLI),
 		newPruneCommand(dockerCLI),
+		newBuilderCommand(dockerCLI),
+		// "docker builder ls|inspect|create|rm|use" reach these through
+		// the builder alias, which drops the word "builder".
+		hideCommand(newBuilderLsCommand(dockerCLI)),
+		hideCommand(newBuilderInspectCommand(dockerCLI)),
+		hideCommand(newBuilderCreateCommand(dockerCLI)),
+		hideCommand(newBuilderRmCommand(dockerCLI)),
+		hideCommand(newBuilderUseCommand(dockerCLI)),
 		newDiskUsageCommand(dockerCLI),
 		newUninstallCommand(dockerCLI),
 		newUnsupportedCommand("bake"),
 	)
 	return cmd
+}
+
+func hideCommand(c *cobra.Command) *cobra.Command {
+	c.Hidden = true
+	return c
 }
 
 func newUnsupportedCommand(name string) *cobra.Command {

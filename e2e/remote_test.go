@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -227,12 +228,66 @@ func TestNamedBuilder(t *testing.T) {
 	r = run("--platform", "linux/s390x", ctx)
 	assert.Equal(t, 1, r.code, r.String())
 	assert.Contains(t, r.stderr, "nothing.sock")
-	r = run("--platform", "linux/amd64,linux/arm64", ctx)
+	// A two-platform build is split across the nodes and merged.
+	ref := world.reg.host + "/e2e/fleet:1"
+	split := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nARG TARGETARCH\nRUN echo fleet-$TARGETARCH-$(uname -m) > /f.txt\n")})
+	r = mustSucceed(t, run("--platform", "linux/amd64,linux/arm64", "-t", ref, "--push", "--progress=plain", split))
+	assert.Contains(t, r.stderr, "building linux/arm64 on node arm")
+	assert.Contains(t, r.stderr, "building linux/amd64 on node amd")
+	idx, _, err := world.reg.getManifest("e2e/fleet", "1")
+	require.NoError(t, err)
+	require.Len(t, idx.Manifests, 2, "one index with both platforms")
+	got := map[string]string{}
+	for _, d := range idx.Manifests {
+		require.NotNil(t, d.Platform)
+		m, _, err := world.reg.getManifest("e2e/fleet", d.Digest)
+		require.NoError(t, err)
+		last, err := world.reg.getBlob("e2e/fleet", m.Layers[len(m.Layers)-1].Digest)
+		require.NoError(t, err)
+		files, err := layerFiles(last)
+		require.NoError(t, err)
+		got[d.Platform.Architecture] = files["f.txt"]
+	}
+	assert.Equal(t, map[string]string{"amd64": "fleet-amd64-x86_64\n", "arm64": "fleet-arm64-aarch64\n"}, got)
+	assert.True(t, dirContains(t, amdRoot, "fleet-amd64-x86_64"), "amd64 ran on the amd node")
+	assert.True(t, dirContains(t, armRoot, "fleet-arm64-aarch64"), "arm64 ran on the arm node")
+
+	// A platform only a down node serves: the error names the node.
+	r = run("--platform", "linux/amd64,linux/s390x", "-t", ref, "--push", split)
 	assert.Equal(t, 1, r.code, r.String())
-	assert.Contains(t, r.stderr, "not supported yet")
+	assert.Contains(t, r.stderr, "no reachable node serves linux/s390x")
+	assert.Contains(t, r.stderr, "node down")
+	assert.Contains(t, r.stderr, "nothing.sock")
+
+	// The same as one OCI tarball.
+	dest := filepath.Join(t.TempDir(), "fleet.tar")
+	mustSucceed(t, run("--platform", "linux/amd64,linux/arm64", "-o", "type=oci,dest="+dest, split))
+	f, err := os.Open(dest)
+	require.NoError(t, err)
+	entries := tarEntries(t, f)
+	_ = f.Close()
+	var oidx manifest
+	require.NoError(t, json.Unmarshal(entries["index.json"], &oidx))
+	require.Len(t, oidx.Manifests, 2)
+	for _, d := range oidx.Manifests {
+		b, ok := entries["blobs/sha256/"+strings.TrimPrefix(d.Digest, "sha256:")]
+		require.True(t, ok, "manifest blob %s", d.Digest)
+		var m manifest
+		require.NoError(t, json.Unmarshal(b, &m))
+		for _, l := range append(m.Layers, m.Config) {
+			_, ok := entries["blobs/sha256/"+strings.TrimPrefix(l.Digest, "sha256:")]
+			assert.True(t, ok, "blob %s", l.Digest)
+		}
+	}
 	r = run("--builder", "nosuchbuilder", ctx)
 	assert.Equal(t, 1, r.code, r.String())
 	assert.Contains(t, r.stderr, `no builder named "nosuchbuilder"`)
+
+	// A node that is down is passed over when another serves the platform.
+	mustSucceed(t, run("builder", "create", "spare", "--node", "dead=unix://"+filepath.Join(dir, "dead.sock"), "--platform", "linux/arm64,linux/amd64",
+		"--node", "arm=unix://"+armSock, "--platform", "linux/arm64", "--node", "amd=unix://"+amdSock, "--platform", "linux/amd64"))
+	mustSucceed(t, run("--builder", "spare", "--platform", "linux/amd64,linux/arm64", "-o", "type=oci,dest="+filepath.Join(t.TempDir(), "x.tar"), split))
+	mustSucceed(t, run("builder", "rm", "spare"))
 
 	mustSucceed(t, run("builder", "use", "default"))
 	mustSucceed(t, run("builder", "rm", "fleet"))

@@ -227,6 +227,22 @@ func doBuild(ctx context.Context, cmd *cobra.Command, dockerCLI *command.DockerC
 	}
 	defer req.cleanup()
 
+	// A multi-platform build on a builder of several nodes is split across
+	// them and merged into one image index.
+	if mb, err := multiNodeBuilder(opts.remote, req.opts.Platforms); err != nil {
+		return err
+	} else if mb != nil {
+		req.opts.Session = append(req.opts.Session, authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(dockerCLI.ConfigFile()),
+		}))
+		req.opts.NoHistory = len(opts.secrets) > 0
+		res, err := runMultiNode(ctx, dockerCLI, req, mb)
+		if err != nil {
+			return err
+		}
+		return req.finish(dockerCLI, res)
+	}
+
 	eng, err := openSolver(ctx, dockerCLI, opts, daemonCfg)
 	if err != nil {
 		return err

@@ -1,5 +1,5 @@
 # docker-build2: every target is a one-liner over a hack/ script.
-.PHONY: build install demo test test-unit test-integration test-e2e bench soak lint validate
+.PHONY: build install demo test test-unit test-integration test-e2e bench soak lint validate docs
 
 build:
 	hack/build
@@ -33,3 +33,6 @@ lint:
 
 validate: lint
 	hack/validate
+
+docs:
+	go run ./hack/docsgen

@@ -427,3 +427,17 @@ func TestCompletion(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "docker-build2")
 }
+
+// TestOutputsToDevices: outputs written to a device are written to it, not
+// renamed over it (as root, renaming over /dev/null would replace it).
+func TestOutputsToDevices(t *testing.T) {
+	requireE2E(t)
+	dev := filepath.Join(t.TempDir(), "null")
+	out, err := exec.Command("mknod", dev, "c", "1", "3").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /\n"})
+	mustSucceed(t, build2(t, "--metadata-file", dev, "--iidfile", dev, "-o", "type=tar,dest="+dev, ctx))
+	st, err := os.Stat(dev)
+	require.NoError(t, err)
+	assert.NotZero(t, st.Mode()&os.ModeCharDevice, "still a character device")
+}

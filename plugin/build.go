@@ -405,6 +405,19 @@ func decodeExporterResponse(resp map[string]string) map[string]any {
 // half-written file is ever left behind. The mode is explicit because the
 // embedded solver runs with umask 0.
 func writeFileAtomic(name string, dt []byte, mode os.FileMode) error {
+	// A device or pipe (/dev/null, /dev/stdout, a FIFO) is written to, never
+	// replaced: renaming over it would destroy it.
+	if st, err := os.Stat(name); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(dt)
+		if err1 := f.Close(); err == nil {
+			err = err1
+		}
+		return err
+	}
 	dir := filepath.Dir(name)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
 	if err != nil {

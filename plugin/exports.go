@@ -143,6 +143,10 @@ func (r *request) tempOutput(typ, dest string) (string, error) {
 	}
 	if st, err := os.Stat(dest); err == nil && st.IsDir() {
 		return "", usageErr("--output type=%s,dest=%s: is a directory; type=%s writes a file", typ, dest, typ)
+	} else if err == nil && !st.Mode().IsRegular() {
+		// A device or pipe (/dev/null, a FIFO) is written to directly:
+		// renaming a temporary file over it would destroy it.
+		return dest, nil
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".tmp-*")
 	if err != nil {

@@ -125,7 +125,11 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 		return &Engine{root: root, client: attached, notify: cfg.Notify}, nil
 	}
 	e := &Engine{root: root, lock: lock, notify: cfg.Notify, ctx: ctx}
-	recoverStale(root)
+	// A holder that exits normally removes its socket; one still there means
+	// the last holder died and may have left containers and mounts.
+	if _, err := os.Lstat(socketPath(root)); err == nil {
+		recoverStale(root)
+	}
 	defer func() {
 		if retErr != nil {
 			_ = e.Close()

@@ -7,7 +7,7 @@ import (
 	"io"
 	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/moby/buildkit/client"
@@ -196,10 +196,5 @@ func solveOpt(opts Options, fail func(error)) (*client.SolveOpt, error) {
 }
 
 func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range maps.Keys(m) {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }

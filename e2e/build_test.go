@@ -214,21 +214,11 @@ func TestPushAndPullBack(t *testing.T) {
 	require.True(t, strings.HasPrefix(dgst, "sha256:"), "metadata: %v", md)
 	assert.Equal(t, ref, md["image.name"])
 
-	m, _, err := world.reg.getManifest("e2e/app", "1")
-	require.NoError(t, err)
-	cfgBlob, err := world.reg.getBlob("e2e/app", m.Config.Digest)
-	require.NoError(t, err)
-	var cfg imageConfig
-	require.NoError(t, json.Unmarshal(cfgBlob, &cfg))
-	assert.Equal(t, "amd64", cfg.Architecture)
-	assert.Equal(t, "yes", cfg.Config.Labels["org.example.e2e"])
-	assert.Equal(t, md["containerimage.config.digest"], m.Config.Digest)
-	require.NotEmpty(t, m.Layers)
-	last, err := world.reg.getBlob("e2e/app", m.Layers[len(m.Layers)-1].Digest)
-	require.NoError(t, err)
-	files, err := layerFiles(last)
-	require.NoError(t, err)
-	assert.Equal(t, "pushed-content\n", files["pushed.txt"])
+	img := world.reg.image(t, "e2e/app", "1")
+	assert.Equal(t, "amd64", img.config.Architecture)
+	assert.Equal(t, "yes", img.config.Config.Labels["org.example.e2e"])
+	assert.Equal(t, md["containerimage.config.digest"], img.manifest.Config.Digest)
+	assert.Equal(t, "pushed-content\n", img.files["pushed.txt"])
 
 	// Pull back: a build FROM the pushed image reads the file.
 	ctx2 := writeFiles(t, map[string]string{"Dockerfile": "FROM " + ref + " AS p\nRUN cat /pushed.txt > /again.txt\nFROM scratch\nCOPY --from=p /again.txt /\n"})

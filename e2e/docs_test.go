@@ -44,8 +44,7 @@ func consoleBlocks(t *testing.T, path string) []string {
 // against the local registry, so the recipes cannot drift.
 func TestCIRecipes(t *testing.T) {
 	requireArm64(t)
-	pki := t.TempDir()
-	ca, cert, key := selfSignedCA(t, pki)
+	ca, cert, key := selfSignedCA(t)
 	tlsHost := startTLSRegistry(t, cert, key)
 	blocks := consoleBlocks(t, filepath.Join("..", "docs", "ci.md"))
 	require.GreaterOrEqual(t, len(blocks), 8, "docs/ci.md has its recipes")

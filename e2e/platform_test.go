@@ -43,25 +43,11 @@ func TestMultiPlatformPush(t *testing.T) {
 	seen := map[string]string{}
 	for _, d := range idx.Manifests {
 		require.NotNil(t, d.Platform)
-		m, _, err := world.reg.getManifest("e2e/multi", d.Digest)
-		require.NoError(t, err)
-		cfgBlob, err := world.reg.getBlob("e2e/multi", m.Config.Digest)
-		require.NoError(t, err)
-		var cfg imageConfig
-		require.NoError(t, json.Unmarshal(cfgBlob, &cfg))
-		assert.Equal(t, d.Platform.Architecture, cfg.Architecture, "config architecture")
-		files := map[string]string{}
-		for _, l := range m.Layers {
-			b, err := world.reg.getBlob("e2e/multi", l.Digest)
-			require.NoError(t, err)
-			fs, err := layerFiles(b)
-			require.NoError(t, err)
-			for k, v := range fs {
-				files[k] = v
-			}
-		}
-		seen[cfg.Architecture] = files["uname.txt"]
-		assert.Equal(t, "built on linux/amd64 for linux/"+cfg.Architecture+" ("+cfg.Architecture+")\n", files["cross.txt"])
+		img := world.reg.image(t, "e2e/multi", d.Digest)
+		arch := img.config.Architecture
+		assert.Equal(t, d.Platform.Architecture, arch, "config architecture")
+		seen[arch] = img.files["uname.txt"]
+		assert.Equal(t, "built on linux/amd64 for linux/"+arch+" ("+arch+")\n", img.files["cross.txt"])
 	}
 	assert.Equal(t, map[string]string{"amd64": "x86_64\n", "arm64": "aarch64\n"}, seen)
 }

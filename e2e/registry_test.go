@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -17,7 +18,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // registry is a real distribution registry (Debian's docker-registry) on
@@ -444,4 +448,30 @@ func layerFiles(layer []byte) (map[string]string, error) {
 		}
 		out[strings.TrimPrefix(h.Name, "./")] = string(b)
 	}
+}
+
+// pushedImage is an image read back from the registry: its manifest, its
+// config and the regular files of all its layers (later layers win).
+type pushedImage struct {
+	manifest *manifest
+	config   imageConfig
+	files    map[string]string
+}
+
+func (r *registry) image(t *testing.T, repo, ref string) pushedImage {
+	t.Helper()
+	m, _, err := r.getManifest(repo, ref)
+	require.NoError(t, err)
+	cfgBlob, err := r.getBlob(repo, m.Config.Digest)
+	require.NoError(t, err)
+	img := pushedImage{manifest: m, files: map[string]string{}}
+	require.NoError(t, json.Unmarshal(cfgBlob, &img.config))
+	for _, l := range m.Layers {
+		b, err := r.getBlob(repo, l.Digest)
+		require.NoError(t, err)
+		fs, err := layerFiles(b)
+		require.NoError(t, err)
+		maps.Copy(img.files, fs)
+	}
+	return img
 }

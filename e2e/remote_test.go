@@ -240,13 +240,7 @@ func TestNamedBuilder(t *testing.T) {
 	got := map[string]string{}
 	for _, d := range idx.Manifests {
 		require.NotNil(t, d.Platform)
-		m, _, err := world.reg.getManifest("e2e/fleet", d.Digest)
-		require.NoError(t, err)
-		last, err := world.reg.getBlob("e2e/fleet", m.Layers[len(m.Layers)-1].Digest)
-		require.NoError(t, err)
-		files, err := layerFiles(last)
-		require.NoError(t, err)
-		got[d.Platform.Architecture] = files["f.txt"]
+		got[d.Platform.Architecture] = world.reg.image(t, "e2e/fleet", d.Digest).files["f.txt"]
 	}
 	assert.Equal(t, map[string]string{"amd64": "fleet-amd64-x86_64\n", "arm64": "fleet-arm64-aarch64\n"}, got)
 	assert.True(t, dirContains(t, amdRoot, "fleet-amd64-x86_64"), "amd64 ran on the amd node")

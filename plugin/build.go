@@ -1,7 +1,9 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,16 +214,17 @@ func doBuild(ctx context.Context, cmd *cobra.Command, dockerCLI *command.DockerC
 		return err
 	}
 	env, envSet := os.LookupEnv("DOCKER_BUILDKIT")
-	choice, err := chooseBuilder(ctx, env, envSet, opts.daemonConfig, daemonCfg, pingBuilderVersion(dockerCLI))
+	engine := newEngineProbe(dockerCLI)
+	choice, err := chooseBuilder(ctx, env, envSet, opts.daemonConfig, daemonCfg, engine.builderVersion)
 	if err != nil {
 		return err
 	}
 	if !choice.buildKit {
-		return runLegacyBuild(ctx, dockerCLI, cmd.Flags(), contextArg, choice)
+		return runLegacyBuild(ctx, dockerCLI, engine, cmd.Flags(), contextArg, choice)
 	}
 
 	warnLegacyFlags(dockerCLI.Err(), cmd.Flags())
-	req, err := newRequest(ctx, dockerCLI, contextArg, opts)
+	req, err := newRequest(ctx, dockerCLI, engine, contextArg, opts)
 	if err != nil {
 		return err
 	}
@@ -388,12 +391,15 @@ func (r *request) finish(dockerCLI command.Cli, res *build.Result) error {
 	return nil
 }
 
+// decodeExporterResponse shows base64-encoded JSON objects and arrays of
+// the exporter response (such as containerimage.descriptor) as JSON, and
+// every other value as it is, as buildx does.
 func decodeExporterResponse(resp map[string]string) map[string]any {
 	out := make(map[string]any, len(resp))
 	for k, v := range resp {
-		var raw json.RawMessage
-		if dt, err := base64Decode(v); err == nil && json.Unmarshal(dt, &raw) == nil && (strings.HasPrefix(strings.TrimSpace(string(dt)), "{") || strings.HasPrefix(strings.TrimSpace(string(dt)), "[")) {
-			out[k] = raw
+		dt, err := base64.StdEncoding.DecodeString(v)
+		if trimmed := bytes.TrimSpace(dt); err == nil && len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(trimmed) {
+			out[k] = json.RawMessage(trimmed)
 			continue
 		}
 		out[k] = v
@@ -401,13 +407,19 @@ func decodeExporterResponse(resp map[string]string) map[string]any {
 	return out
 }
 
+// isDeviceOrPipe reports whether name is a device, FIFO or socket
+// (/dev/null, /dev/stdout …): outputs are written to those, never replaced
+// by renaming a file over them, which would destroy them.
+func isDeviceOrPipe(name string) bool {
+	st, err := os.Stat(name)
+	return err == nil && !st.Mode().IsRegular() && !st.IsDir()
+}
+
 // writeFileAtomic writes dt next to name and renames it into place, so no
 // half-written file is ever left behind. The mode is explicit because the
 // embedded solver runs with umask 0.
 func writeFileAtomic(name string, dt []byte, mode os.FileMode) error {
-	// A device or pipe (/dev/null, /dev/stdout, a FIFO) is written to, never
-	// replaced: renaming over it would destroy it.
-	if st, err := os.Stat(name); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
+	if isDeviceOrPipe(name) {
 		f, err := os.OpenFile(name, os.O_WRONLY, 0)
 		if err != nil {
 			return err

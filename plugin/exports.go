@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/buildkit/client"
@@ -17,7 +16,7 @@ import (
 // setExports turns -o, --push, --load and -t into exporter entries. With no
 // output at all the image goes to the Docker engine when one answers, else
 // it stays in the build cache and the user is told so.
-func (r *request) setExports(ctx context.Context, dockerCLI command.Cli, outs []output) error {
+func (r *request) setExports(ctx context.Context, dockerCLI command.Cli, engine *engineProbe, outs []output) error {
 	o := r.raw
 	name := strings.Join(o.tags, ",")
 	if o.push {
@@ -31,12 +30,12 @@ func (r *request) setExports(ctx context.Context, dockerCLI command.Cli, outs []
 	}
 	stdoutUsed := false
 	for _, out := range outs {
-		if err := r.addExport(ctx, dockerCLI, out, name, &stdoutUsed); err != nil {
+		if err := r.addExport(ctx, dockerCLI, engine, out, name, &stdoutUsed); err != nil {
 			return err
 		}
 	}
 	if len(outs) == 0 {
-		if load, err := newEngineLoad(ctx, dockerCLI); err == nil {
+		if load, err := newEngineLoad(ctx, dockerCLI, engine); err == nil {
 			if err := r.checkLoadable(dockerCLI); err != nil {
 				return err
 			}
@@ -57,7 +56,7 @@ func (r *request) setExports(ctx context.Context, dockerCLI command.Cli, outs []
 }
 
 // addExport adds the exporter entry for one output.
-func (r *request) addExport(ctx context.Context, dockerCLI command.Cli, out output, name string, stdoutUsed *bool) error {
+func (r *request) addExport(ctx context.Context, dockerCLI command.Cli, engine *engineProbe, out output, name string, stdoutUsed *bool) error {
 	attrs := out.Attrs
 	switch out.Type {
 	case "image", "registry", "docker", "oci":
@@ -87,7 +86,7 @@ func (r *request) addExport(ctx context.Context, dockerCLI command.Cli, out outp
 		dest := attrs["dest"]
 		delete(attrs, "dest")
 		if out.Type == "docker" && dest == "" {
-			load, err := newEngineLoad(ctx, dockerCLI)
+			load, err := newEngineLoad(ctx, dockerCLI, engine)
 			if err != nil {
 				return err
 			}
@@ -143,9 +142,8 @@ func (r *request) tempOutput(typ, dest string) (string, error) {
 	}
 	if st, err := os.Stat(dest); err == nil && st.IsDir() {
 		return "", usageErr("--output type=%s,dest=%s: is a directory; type=%s writes a file", typ, dest, typ)
-	} else if err == nil && !st.Mode().IsRegular() {
-		// A device or pipe (/dev/null, a FIFO) is written to directly:
-		// renaming a temporary file over it would destroy it.
+	}
+	if isDeviceOrPipe(dest) {
 		return dest, nil
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".tmp-*")
@@ -170,14 +168,11 @@ type engineLoad struct {
 	err  error
 }
 
-func newEngineLoad(ctx context.Context, dockerCLI command.Cli) (*engineLoad, error) {
-	api := dockerCLI.Client()
-	pingCtx, cancel := context.WithTimeoutCause(ctx, 3*time.Second, errNoEngine)
-	defer cancel()
-	if _, err := api.Ping(pingCtx, mobyclient.PingOptions{}); err != nil {
+func newEngineLoad(ctx context.Context, dockerCLI command.Cli, engine *engineProbe) (*engineLoad, error) {
+	if _, err := engine.ping(ctx); err != nil {
 		return nil, fmt.Errorf("loading the image into Docker: no engine answers at %s: %w", dockerCLI.DockerEndpoint().Host, err)
 	}
-	return &engineLoad{api: api, ctx: ctx, done: make(chan struct{})}, nil
+	return &engineLoad{api: dockerCLI.Client(), ctx: ctx, done: make(chan struct{})}, nil
 }
 
 func (l *engineLoad) writer(map[string]string) (io.WriteCloser, error) {

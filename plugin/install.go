@@ -53,33 +53,41 @@ func configPath(dockerCLI command.Cli) string {
 }
 
 func runInstall(out io.Writer, path string, opts installOptions) error {
-	cfg, mode, err := readRawConfig(path)
-	if err != nil {
-		return err
-	}
-	aliases, err := rawAliases(path, cfg)
-	if err != nil {
-		return err
-	}
-	switch cur := aliases[builderAliasKey]; {
-	case cur == Name:
-		fmt.Fprintf(out, "docker build already uses docker-build2 (%s)\n", path)
-		return nil
-	case cur != "" && !opts.force:
-		return fmt.Errorf("%s: aliases.builder is already %q: run \"docker build2 install --force\" to replace it", path, cur)
-	}
-	aliases[builderAliasKey] = Name
-	if err := setRawAliases(cfg, aliases); err != nil {
-		return err
-	}
-	if err := writeRawConfig(path, cfg, mode); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "docker build now uses docker-build2 (aliases.builder in %s)\n", path)
-	return nil
+	return editAliases(path, func(aliases map[string]string) (bool, error) {
+		switch cur := aliases[builderAliasKey]; {
+		case cur == Name:
+			fmt.Fprintf(out, "docker build already uses docker-build2 (%s)\n", path)
+			return false, nil
+		case cur != "" && !opts.force:
+			return false, fmt.Errorf("%s: aliases.builder is already %q: run \"docker build2 install --force\" to replace it", path, cur)
+		}
+		aliases[builderAliasKey] = Name
+		fmt.Fprintf(out, "docker build now uses docker-build2 (aliases.builder in %s)\n", path)
+		return true, nil
+	})
 }
 
 func runUninstall(out io.Writer, path string) error {
+	return editAliases(path, func(aliases map[string]string) (bool, error) {
+		switch cur := aliases[builderAliasKey]; cur {
+		case "":
+			fmt.Fprintf(out, "docker build does not use docker-build2: nothing to do (%s)\n", path)
+			return false, nil
+		case Name:
+		default:
+			fmt.Fprintf(out, "aliases.builder is %q, not docker-build2: left unchanged (%s)\n", cur, path)
+			return false, nil
+		}
+		delete(aliases, builderAliasKey)
+		fmt.Fprintf(out, "docker build uses the default builder again (%s)\n", path)
+		return true, nil
+	})
+}
+
+// editAliases reads config.json's "aliases", lets edit change them, and
+// writes the file back, every other key untouched, when edit says it
+// changed something.
+func editAliases(path string, edit func(map[string]string) (bool, error)) error {
 	cfg, mode, err := readRawConfig(path)
 	if err != nil {
 		return err
@@ -88,24 +96,14 @@ func runUninstall(out io.Writer, path string) error {
 	if err != nil {
 		return err
 	}
-	switch cur := aliases[builderAliasKey]; cur {
-	case "":
-		fmt.Fprintf(out, "docker build does not use docker-build2: nothing to do (%s)\n", path)
-		return nil
-	case Name:
-	default:
-		fmt.Fprintf(out, "aliases.builder is %q, not docker-build2: left unchanged (%s)\n", cur, path)
-		return nil
+	changed, err := edit(aliases)
+	if err != nil || !changed {
+		return err
 	}
-	delete(aliases, builderAliasKey)
 	if err := setRawAliases(cfg, aliases); err != nil {
 		return err
 	}
-	if err := writeRawConfig(path, cfg, mode); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "docker build uses the default builder again (%s)\n", path)
-	return nil
+	return writeRawConfig(path, cfg, mode)
 }
 
 // readRawConfig reads config.json keeping every key as it is, so that an edit

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker-build2/docker-build2/daemonconfig"
@@ -44,18 +45,32 @@ func chooseBuilder(ctx context.Context, env string, envSet bool, daemonPath stri
 	return builderChoice{buildKit: true, reason: "default"}, nil
 }
 
-// pingBuilderVersion asks the engine for its preferred builder ("1" legacy,
-// "2" BuildKit).
-func pingBuilderVersion(dockerCLI command.Cli) func(context.Context) (string, error) {
-	return func(ctx context.Context) (string, error) {
-		ctx, cancel := context.WithTimeoutCause(ctx, 2*time.Second, errNoEngine)
+// engineProbe pings the Docker engine of the current context once per
+// command: whether BuildKit is on, whether the legacy builder can run and
+// whether the image can be loaded all ask the same question.
+type engineProbe struct {
+	dockerCLI command.Cli
+	once      sync.Once
+	result    mobyclient.PingResult
+	err       error
+}
+
+func newEngineProbe(dockerCLI command.Cli) *engineProbe { return &engineProbe{dockerCLI: dockerCLI} }
+
+// ping returns the engine's answer, or why there is none.
+func (p *engineProbe) ping(ctx context.Context) (mobyclient.PingResult, error) {
+	p.once.Do(func() {
+		ctx, cancel := context.WithTimeoutCause(ctx, 3*time.Second, errNoEngine)
 		defer cancel()
-		p, err := dockerCLI.Client().Ping(ctx, mobyclient.PingOptions{})
-		if err != nil {
-			return "", err
-		}
-		return string(p.BuilderVersion), nil
-	}
+		p.result, p.err = p.dockerCLI.Client().Ping(ctx, mobyclient.PingOptions{})
+	})
+	return p.result, p.err
+}
+
+// builderVersion is the engine's preferred builder ("1" legacy, "2" BuildKit).
+func (p *engineProbe) builderVersion(ctx context.Context) (string, error) {
+	r, err := p.ping(ctx)
+	return string(r.BuilderVersion), err
 }
 
 // buildKitOnlyFlags are build flags the engine's legacy builder has no
@@ -68,7 +83,7 @@ var ownFlags = map[string]bool{"root": true, "daemon-config": true, "progress": 
 // runLegacyBuild hands the build to the Docker engine's legacy builder
 // through the docker CLI's own `docker build` implementation, so context
 // upload, .dockerignore and output are exactly docker's.
-func runLegacyBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, contextArg string, choice builderChoice) error {
+func runLegacyBuild(ctx context.Context, dockerCLI command.Cli, engine *engineProbe, flags *pflag.FlagSet, contextArg string, choice builderChoice) error {
 	for _, name := range buildKitOnlyFlags {
 		if flags.Changed(name) {
 			return usageErr("--%s needs BuildKit, which is off (%s): unset DOCKER_BUILDKIT or set DOCKER_BUILDKIT=1", name, choice.reason)
@@ -77,7 +92,7 @@ func runLegacyBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.Fla
 	if p, _ := flags.GetStringArray("platform"); len(p) > 1 || (len(p) == 1 && strings.Contains(p[0], ",")) {
 		return usageErr("--platform with several platforms needs BuildKit, which is off (%s): unset DOCKER_BUILDKIT or set DOCKER_BUILDKIT=1", choice.reason)
 	}
-	if _, err := pingBuilderVersion(dockerCLI)(ctx); err != nil {
+	if _, err := engine.ping(ctx); err != nil {
 		return fmt.Errorf("BuildKit is off (%s) and no Docker engine answers at %s for the legacy builder: start the engine, or turn BuildKit on (unset DOCKER_BUILDKIT or set DOCKER_BUILDKIT=1)", choice.reason, dockerCLI.DockerEndpoint().Host)
 	}
 	args, err := legacyArgs(flags)

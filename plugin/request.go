@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -58,7 +57,7 @@ func (r *request) commitOutputs() error {
 }
 
 // newRequest validates every flag before any I/O that matters.
-func newRequest(ctx context.Context, dockerCLI command.Cli, contextArg string, o *buildOptions) (_ *request, retErr error) {
+func newRequest(ctx context.Context, dockerCLI command.Cli, engine *engineProbe, contextArg string, o *buildOptions) (_ *request, retErr error) {
 	r := &request{raw: o, renames: map[string]string{}}
 	defer func() {
 		if retErr != nil {
@@ -123,7 +122,7 @@ func newRequest(ctx context.Context, dockerCLI command.Cli, contextArg string, o
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	if err := r.setExports(ctx, dockerCLI, outs); err != nil {
+	if err := r.setExports(ctx, dockerCLI, engine, outs); err != nil {
 		return nil, err
 	}
 	if err := r.setSessions(); err != nil {
@@ -291,8 +290,6 @@ func isArchive(dt []byte) bool {
 	}
 	return len(dt) >= 262 && bytes.Equal(dt[257:262], []byte("ustar"))
 }
-
-func base64Decode(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
 
 func parseExtraHosts(specs []string) ([]string, error) {
 	out := make([]string, 0, len(specs))

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/moby/buildkit/client"
@@ -88,7 +89,7 @@ func parseOutputs(specs []string) ([]output, error) {
 		switch {
 		case out.Type == "":
 			return nil, fmt.Errorf("--output %q: type is missing: use one of %s", s, strings.Join(outputTypes, ", "))
-		case !contains(outputTypes, out.Type):
+		case !slices.Contains(outputTypes, out.Type):
 			return nil, fmt.Errorf("--output %q: unknown type %q: use one of %s", s, out.Type, strings.Join(outputTypes, ", "))
 		}
 		switch out.Type {
@@ -129,19 +130,10 @@ func parseCacheSpecs(flag string, specs []string) ([]client.CacheOptionsEntry, e
 			e.Attrs[k] = v
 		}
 		types := []string{"registry", "local", "inline"}
-		if e.Type == "" || !contains(types, e.Type) {
+		if e.Type == "" || !slices.Contains(types, e.Type) {
 			return nil, fmt.Errorf("%s %q: unknown cache type %q: use one of %s", flag, s, e.Type, strings.Join(types, ", "))
 		}
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-func contains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/cmd/buildkitd/config"
 	"github.com/moby/buildkit/control"
+	"github.com/moby/buildkit/executor/oci"
 	"github.com/moby/buildkit/frontend"
 	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
 	"github.com/moby/buildkit/frontend/gateway"
@@ -92,6 +93,9 @@ type Engine struct {
 	// another one's controller instead (lock is nil then too).
 	shared *sharedServer
 	notify func(string)
+	// userns is the process that runs the controller in a user namespace
+	// for a user who is not root; this process is its client.
+	userns *usernsChild
 	// ctx is New's context: when it is done (Ctrl-C), Close stops at once
 	// instead of waiting for attached builds.
 	ctx context.Context
@@ -102,7 +106,7 @@ type Engine struct {
 
 // New starts the embedded solver on cfg.Root. It waits for the state-dir lock
 // (reporting that through cfg.Notify) until ctx is done.
-func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
+func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if _, err := exec.LookPath("runc"); err != nil {
 		return nil, ErrRuncMissing
 	}
@@ -113,10 +117,19 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("state directory %q: %w", cfg.Root, err)
 	}
+	var maps idMaps
+	if Rootless() {
+		// Checked before anything is written.
+		if maps, err = checkRootless(); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w", err)
 	}
-
+	if Rootless() {
+		return newRootless(ctx, root, cfg, maps)
+	}
 	lock, attached, err := acquireOrAttach(ctx, root, cfg.Notify)
 	if err != nil {
 		return nil, err
@@ -124,6 +137,12 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 	if attached != nil {
 		return &Engine{root: root, client: attached, notify: cfg.Notify}, nil
 	}
+	return start(ctx, root, cfg, lock, workerMode{process: oci.ProcessSandbox})
+}
+
+// start runs the controller on root, whose lock is held, and serves it
+// in-process and on the state dir's socket.
+func start(ctx context.Context, root string, cfg Config, lock *flock.Flock, mode workerMode) (_ *Engine, retErr error) {
 	e := &Engine{root: root, lock: lock, notify: cfg.Notify, ctx: ctx}
 	// A holder that exits normally removes its socket; one still there means
 	// the last holder died and may have left containers and mounts.
@@ -146,7 +165,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, retErr error) {
 		bklog.L.Logger.SetOutput(discard{})
 	}
 
-	ctrl, err := newController(ctx, root, cfg, e)
+	ctrl, err := newController(ctx, root, cfg, e, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +213,9 @@ func (e *Engine) close() error {
 	if e.client != nil {
 		_ = e.client.Close()
 	}
+	if e.userns != nil {
+		return e.userns.stop(e.ctx)
+	}
 	if e.shared != nil {
 		e.shared.drain(e.ctx, e.notify)
 	}
@@ -215,7 +237,7 @@ func (e *Engine) close() error {
 	return nil
 }
 
-func newController(ctx context.Context, root string, cfg Config, e *Engine) (*control.Controller, error) {
+func newController(ctx context.Context, root string, cfg Config, e *Engine, mode workerMode) (*control.Controller, error) {
 	closers := &e.closers
 	sm, err := session.NewManager()
 	if err != nil {
@@ -242,7 +264,7 @@ func newController(ctx context.Context, root string, cfg Config, e *Engine) (*co
 		Root:       root,
 		ConfigPath: appdefaults.DefaultCNIConfigPath,
 		BinaryDir:  appdefaults.DefaultCNIBinDir,
-	})
+	}, mode)
 	if err != nil {
 		return nil, err
 	}

@@ -170,7 +170,7 @@ func (e *Engine) countStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServer
 }
 
 // Attached reports whether this Engine builds on another process's solver.
-func (e *Engine) Attached() bool { return e.lock == nil && e.ctrl == nil }
+func (e *Engine) Attached() bool { return e.lock == nil && e.ctrl == nil && e.userns == nil }
 
 // Unavailable reports whether err means the solver's process went away
 // (the holder of a shared state dir exited, or a daemon stopped).

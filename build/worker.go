@@ -37,11 +37,16 @@ import (
 // network provider. That provider generates an RSA key for its CA when the
 // worker starts, which costs more CPU than the rest of a cached build, and
 // docker-build2 does not offer BuildKit's proxy network.
-func newWorkerOpt(ctx context.Context, stateRoot string, sn runc.SnapshotterFactory, cni cniprovider.Opt) (base.WorkerOpt, error) {
+func newWorkerOpt(ctx context.Context, stateRoot string, sn runc.SnapshotterFactory, cni cniprovider.Opt, mode workerMode) (base.WorkerOpt, error) {
 	var opt base.WorkerOpt
 	root := filepath.Join(stateRoot, "runc-"+sn.Name)
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return opt, err
+	}
+	if mode.rootless {
+		// CNI needs root on the host; rootless BuildKit uses the host's
+		// network too.
+		cni.ConfigPath = ""
 	}
 	np, netMode, err := networkProviders(cni)
 	if err != nil {
@@ -53,7 +58,8 @@ func newWorkerOpt(ctx context.Context, stateRoot string, sn runc.SnapshotterFact
 	}
 	exe, err := runcexecutor.New(runcexecutor.Opt{
 		Root:            filepath.Join(root, "executor"),
-		ProcessMode:     oci.ProcessSandbox,
+		ProcessMode:     mode.process,
+		Rootless:        mode.rootless,
 		ResourceMonitor: rm,
 	}, np)
 	if err != nil {
@@ -99,7 +105,7 @@ func newWorkerOpt(ctx context.Context, stateRoot string, sn runc.SnapshotterFact
 			wlabel.Snapshotter:    sn.Name,
 			wlabel.Hostname:       hostname,
 			wlabel.Network:        netMode,
-			wlabel.OCIProcessMode: oci.ProcessSandbox.String(),
+			wlabel.OCIProcessMode: mode.process.String(),
 			wlabel.SELinuxEnabled: "false",
 		},
 		MetadataStore:    md,
@@ -118,12 +124,22 @@ func newWorkerOpt(ctx context.Context, stateRoot string, sn runc.SnapshotterFact
 	}, nil
 }
 
+// workerMode is how RUN steps are isolated.
+type workerMode struct {
+	// rootless: the solver runs as root of a user namespace, not of the
+	// host (runc gets no cgroups and no /sys).
+	rootless bool
+	// process is oci.NoProcessSandbox where /proc cannot be mounted in a new
+	// PID namespace (in a container that masks parts of /proc).
+	process oci.ProcessMode
+}
+
 // networkProviders gives RUN steps the networks buildkitd's "auto" mode
 // gives: CNI when a CNI configuration exists, else the host's network; and
 // always "none" and "host" for --network.
 func networkProviders(cni cniprovider.Opt) (map[pb.NetMode]network.Provider, string, error) {
 	def, mode := network.NewHostProvider(), "host"
-	if _, err := os.Stat(cni.ConfigPath); err == nil {
+	if _, err := os.Stat(cni.ConfigPath); cni.ConfigPath != "" && err == nil {
 		p, err := cniprovider.New(cni)
 		if err != nil {
 			return nil, "", fmt.Errorf("CNI configuration %s: %w", cni.ConfigPath, err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 
+	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/plugin"
 	"github.com/docker/cli/cli"
 	cliplugin "github.com/docker/cli/cli-plugins/plugin"
@@ -25,6 +26,11 @@ import (
 )
 
 func main() {
+	// The embedded solver of a user who is not root runs in a user
+	// namespace, as this binary executed again.
+	if build.UserNSChild() {
+		os.Exit(build.RunUserNSChild())
+	}
 	// DOCKER_BUILD2_CPUPROFILE=FILE writes a CPU profile for go tool pprof.
 	profiling := false
 	if path := os.Getenv("DOCKER_BUILD2_CPUPROFILE"); path != "" {

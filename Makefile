@@ -1,5 +1,5 @@
 # docker-build2: every target is a one-liner over a hack/ script.
-.PHONY: build install demo test test-unit test-integration test-e2e bench soak lint validate docs
+.PHONY: build install demo image test test-unit test-integration test-e2e bench soak lint validate docs
 
 build:
 	hack/build
@@ -9,6 +9,9 @@ install:
 
 demo: install
 	hack/demo
+
+image:
+	hack/image
 
 test:
 	hack/test all

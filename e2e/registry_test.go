@@ -326,14 +326,46 @@ func pushBusyboxManifest(r *registry, repo, arch, path string) (descriptor, erro
 	if err != nil {
 		return descriptor{}, err
 	}
+	return pushLayerImage(r, repo, arch, digestOf(raw), gz, []string{"sh"})
+}
+
+// pushRootfs pushes a gzip tarball of a root file system as a one-layer
+// amd64 image repo:tag.
+func pushRootfs(r *registry, repo, tag, path string) error {
+	gz, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, zr); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	d, err := pushLayerImage(r, repo, "amd64", "sha256:"+hex.EncodeToString(h.Sum(nil)), gz, []string{"bash"})
+	if err != nil {
+		return err
+	}
+	b, err := r.getRaw(repo, d.Digest)
+	if err != nil {
+		return err
+	}
+	return r.pushManifest(repo, tag, mediaOCIManifest, b)
+}
+
+// pushLayerImage pushes an image of one gzip layer whose uncompressed
+// digest is diffID, by digest, and returns its manifest's descriptor.
+func pushLayerImage(r *registry, repo, arch, diffID string, gz []byte, cmd []string) (descriptor, error) {
 	cfg := map[string]any{
 		"architecture": arch,
 		"os":           "linux",
 		"config": map[string]any{
 			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd": []string{"sh"},
+			"Cmd": cmd,
 		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{digestOf(raw)}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -416,6 +417,26 @@ func TestCompletion(t *testing.T) {
 	out, err := exec.Command("bash", "-c", "source "+script+" && complete -p docker-build2").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "docker-build2")
+
+	// The loaded script completes, as bash calls it on <TAB>, through the
+	// binary on PATH (bash-completion provides _get_comp_words_by_ref).
+	complete := func(line string, words ...string) []string {
+		quoted := make([]string, len(words))
+		for i, w := range words {
+			quoted[i] = strconv.Quote(w)
+		}
+		sh := "source /usr/share/bash-completion/bash_completion && source " + script +
+			" && COMP_WORDS=(" + strings.Join(quoted, " ") + ") && COMP_CWORD=" + strconv.Itoa(len(words)-1) +
+			" && COMP_LINE=" + strconv.Quote(line) + " && COMP_POINT=${#COMP_LINE} && __start_docker-build2 2>/dev/null; printf '%s\\n' \"${COMPREPLY[@]}\""
+		cmd := exec.Command("bash", "-c", sh)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(world.plugin)+":"+os.Getenv("PATH"))
+		out, err := cmd.Output()
+		require.NoError(t, err, "bash-completion is needed (apt-get install bash-completion)")
+		return strings.Fields(string(out))
+	}
+	assert.Subset(t, complete("docker-build2 build --progress ", "docker-build2", "build", "--progress", ""), []string{"auto", "plain", "tty", "rawjson", "quiet"})
+	// bash splits words at "=": the candidates continue "id=".
+	assert.Contains(t, complete("docker-build2 build --secret id=npm,", "docker-build2", "build", "--secret", "id=npm,"), "npm,src=")
 }
 
 // TestOutputsToDevices: outputs written to a device are written to it, not

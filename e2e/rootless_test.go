@@ -365,3 +365,29 @@ func TestRootlessSSH(t *testing.T) {
 	noCrash(t, r)
 	assert.Regexp(t, `RUN --mount=type=ssh agentlist\n#\d+ \d+\.\d+ `+regexp.QuoteMeta(strings.Fields(string(fp))[1]), r.stderr)
 }
+
+// TestRootlessCustomCA pushes to a registry whose certificate a private CA
+// signed, with the CA where rootless dockerd reads it:
+// ~/.config/docker/certs.d/<host>/ca.crt.
+func TestRootlessCustomCA(t *testing.T) {
+	requireE2E(t)
+	ca, cert, key := selfSignedCA(t)
+	host := startTLSRegistry(t, cert, key)
+	u := newUnprivileged(t, true)
+	ctx := u.files(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo over-tls > /tls.txt\n")})
+	ref := host + "/e2e/rootless-tls:1"
+
+	r := docker(t, []string{"build2", "-t", ref, "--push", ctx}, u.as())
+	// Without the CA nothing verifies the registry (and on loopback
+	// BuildKit then tries plain HTTP, which an HTTPS registry refuses).
+	assert.Equal(t, 1, r.code, "no CA, no push:\n%s", r)
+	assert.Contains(t, r.stderr, "failed to push "+ref)
+
+	certs := filepath.Join(u.home, ".config", "docker", "certs.d", host)
+	require.NoError(t, os.MkdirAll(certs, 0o755))
+	dt, err := os.ReadFile(ca)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(certs, "ca.crt"), dt, 0o644))
+	u.chown(t, filepath.Join(u.home, ".config"))
+	noCrash(t, mustSucceed(t, docker(t, []string{"build2", "-t", ref, "--push", ctx}, u.as())))
+}

@@ -62,10 +62,20 @@ func defaultDaemonConfig() string {
 }
 
 // defaultCertsDir is where registry certificates live, in docker's layout:
-// $DOCKER_BUILD2_CERTS_DIR, else /etc/docker/certs.d.
+// $DOCKER_BUILD2_CERTS_DIR, else /etc/docker/certs.d for root and, as
+// rootless dockerd has it, $XDG_CONFIG_HOME/docker/certs.d for other users.
 func defaultCertsDir() string {
 	if v := os.Getenv("DOCKER_BUILD2_CERTS_DIR"); v != "" {
 		return v
+	}
+	if os.Geteuid() == 0 {
+		return "/etc/docker/certs.d"
+	}
+	if v := os.Getenv("XDG_CONFIG_HOME"); v != "" {
+		return filepath.Join(v, "docker", "certs.d")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".config", "docker", "certs.d")
 	}
 	return "/etc/docker/certs.d"
 }

@@ -137,7 +137,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if attached != nil {
 		return &Engine{root: root, client: attached, notify: cfg.Notify}, nil
 	}
-	return start(ctx, root, cfg, lock, workerMode{process: oci.ProcessSandbox})
+	mode := workerMode{process: oci.ProcessSandbox}
+	if inForeignUserNS() {
+		if mode, err = rootlessMode(root, cfg.Notify); err != nil {
+			_ = lock.Unlock()
+			return nil, err
+		}
+	}
+	return start(ctx, root, cfg, lock, mode)
 }
 
 // start runs the controller on root, whose lock is held, and serves it

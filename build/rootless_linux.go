@@ -21,6 +21,7 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/moby/buildkit/executor/oci"
 	"github.com/moby/sys/user"
+	"github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,6 +47,11 @@ const (
 // Rootless reports whether New runs the solver in a user namespace, as it
 // does for any user but root.
 func Rootless() bool { return os.Geteuid() != 0 }
+
+// inForeignUserNS reports whether this process is root of a user namespace
+// it did not make (a rootless container): the host's root it is not, so
+// RUN steps need rootless runc too.
+func inForeignUserNS() bool { return os.Geteuid() == 0 && userns.RunningInUserNS() }
 
 // UserNSChild reports whether this process is the solver New started in a
 // user namespace. main must then return RunUserNSChild's code at once.
@@ -382,22 +388,10 @@ func serveUserNS() int {
 		report(usernsStatus{Error: fmt.Sprintf("making / a slave mount in the builder's namespace: %v", err)})
 		return 1
 	}
-	// runc keeps its state under $XDG_RUNTIME_DIR when not root of the host;
-	// one under the state dir is always writable.
-	runtimeDir := filepath.Join(conf.Root, "runtime")
-	if err := os.MkdirAll(runtimeDir, 0o700); err != nil {
-		report(usernsStatus{Error: fmt.Sprintf("creating %s: %v", runtimeDir, err)})
+	mode, err := rootlessMode(conf.Root, notify)
+	if err != nil {
+		report(usernsStatus{Error: err.Error()})
 		return 1
-	}
-	_ = os.Setenv("XDG_RUNTIME_DIR", runtimeDir)
-	if os.Getenv("USER") == "root" {
-		_ = os.Unsetenv("USER") // runc ignores XDG_RUNTIME_DIR for USER=root
-	}
-
-	mode := workerMode{rootless: true, process: oci.ProcessSandbox}
-	if err := procMountable(); err != nil {
-		mode.process = oci.NoProcessSandbox
-		notify(fmt.Sprintf("notice: /proc cannot be mounted in a new PID namespace here (%v): RUN steps share the builder's PID namespace, as with buildkitd --oci-worker-no-process-sandbox", err))
 	}
 
 	lock := flock.New(filepath.Join(conf.Root, "buildkitd.lock"))
@@ -443,6 +437,29 @@ func serveUserNS() int {
 		return 1
 	}
 	return 0
+}
+
+// rootlessMode prepares this process, root of a user namespace, to run RUN
+// steps with rootless runc on the state dir root.
+func rootlessMode(root string, notify func(string)) (workerMode, error) {
+	// runc keeps its state under $XDG_RUNTIME_DIR when not root of the host;
+	// one under the state dir is always writable.
+	runtimeDir := filepath.Join(root, "runtime")
+	if err := os.MkdirAll(runtimeDir, 0o700); err != nil {
+		return workerMode{}, fmt.Errorf("creating %s: %w", runtimeDir, err)
+	}
+	_ = os.Setenv("XDG_RUNTIME_DIR", runtimeDir)
+	if os.Getenv("USER") == "root" {
+		_ = os.Unsetenv("USER") // runc ignores XDG_RUNTIME_DIR for USER=root
+	}
+	mode := workerMode{rootless: true, process: oci.ProcessSandbox}
+	if err := procMountable(); err != nil {
+		mode.process = oci.NoProcessSandbox
+		if notify != nil {
+			notify(fmt.Sprintf("notice: /proc cannot be mounted in a new PID namespace here (%v): RUN steps share the builder's PID namespace, as with buildkitd --oci-worker-no-process-sandbox", err))
+		}
+	}
+	return mode, nil
 }
 
 // procMountable checks that a new PID namespace can mount its /proc, which

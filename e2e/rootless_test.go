@@ -391,3 +391,20 @@ func TestRootlessCustomCA(t *testing.T) {
 	u.chown(t, filepath.Join(u.home, ".config"))
 	noCrash(t, mustSucceed(t, docker(t, []string{"build2", "-t", ref, "--push", ctx}, u.as())))
 }
+
+// TestRootInUserNamespace runs docker build2 as root of a user namespace
+// that something else made, as in a rootless container (here unshare maps
+// the user's subuid range): RUN steps need rootless runc there too.
+func TestRootInUserNamespace(t *testing.T) {
+	requireE2E(t)
+	u := newUnprivileged(t, true)
+	ctx := u.files(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN id -u > /who && echo in-a-userns\n")})
+	out := filepath.Join(u.home, "out")
+	script := fmt.Sprintf("exec unshare --user --map-root-user --map-auto --mount -- %s build2 --no-cache -o type=local,dest=%s %s", world.docker, out, ctx)
+	r := runCmd(t, "sh", []string{"-c", script}, u.as(), withEnv("DOCKER_BUILD2_ROOT="+filepath.Join(u.home, "state")))
+	mustSucceed(t, r)
+	noCrash(t, r)
+	assert.Regexp(t, `#\d+ \d+\.\d+ in-a-userns\n`, r.stderr)
+	assert.Equal(t, "0", readFile(t, filepath.Join(out, "who")))
+	u.assertOwnedBy(t, filepath.Join(out, "who"))
+}

@@ -13,9 +13,6 @@ import (
 // TestReferenceUpToDate: docs/reference is what the command tree generates
 // (one page per command); "make docs" regenerates it.
 func TestReferenceUpToDate(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the published reference shows root's default paths")
-	}
 	for _, env := range []string{"DOCKER_BUILD2_ROOT", "BUILDKIT_PROGRESS", "DOCKER_BUILD2_DAEMON_CONFIG", "DOCKER_DEFAULT_PLATFORM", "BUILDKIT_HOST"} {
 		t.Setenv(env, "")
 	}

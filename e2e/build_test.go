@@ -411,7 +411,13 @@ func TestCompletion(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		r = mustSucceed(t, runCmd(t, world.plugin, []string{"completion", shell}))
 		assert.Contains(t, r.stdout, "docker-build2", shell)
+		// Through docker, the same script (for the standalone binary).
+		viaDocker := mustSucceed(t, docker(t, []string{"build2", "completion", shell}))
+		assert.Equal(t, r.stdout, viaDocker.stdout, shell)
 	}
+	r = docker(t, []string{"build2", "completion", "tcsh"})
+	assert.Equal(t, 125, r.code, r.String())
+	assert.Contains(t, r.stderr, `unknown shell "tcsh": use one of bash, zsh, fish`)
 	script := filepath.Join(t.TempDir(), "completion.bash")
 	require.NoError(t, os.WriteFile(script, []byte(mustSucceed(t, runCmd(t, world.plugin, []string{"completion", "bash"})).stdout), 0o644))
 	out, err := exec.Command("bash", "-c", "source "+script+" && complete -p docker-build2").CombinedOutput()

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/docker-build2/docker-build2/progress"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 )
 
@@ -48,4 +50,38 @@ func registerCompletions(cmd *cobra.Command) {
 	_ = cmd.MarkFlagFilename("iidfile")
 	_ = cmd.MarkFlagFilename("metadata-file")
 	_ = cmd.MarkFlagDirname("root")
+}
+
+// newCompletionCommand prints the shell completion script of the
+// standalone binary. Through docker, completion needs no script of its
+// own: docker's completion asks the plugin.
+func newCompletionCommand(dockerCLI *command.DockerCli, isPlugin bool) *cobra.Command {
+	shells := []string{"bash", "zsh", "fish"}
+	return &cobra.Command{
+		Use:   "completion bash|zsh|fish",
+		Short: "Print the shell completion script of the standalone docker-build2 binary",
+		Long: `Print the shell completion script of the standalone docker-build2 binary:
+  source <(docker-build2 completion bash)
+"docker build2 <TAB>" completes through docker's own completion
+("docker completion bash"), which asks this plugin.`,
+		Args:      cli.ExactArgs(1),
+		ValidArgs: shells,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := cmd.Root().Name()
+			if isPlugin {
+				name = "docker-" + Name
+			}
+			standalone := NewRootCmd(name, false, dockerCLI)
+			out := cmd.OutOrStdout()
+			switch args[0] {
+			case "bash":
+				return standalone.GenBashCompletionV2(out, true)
+			case "zsh":
+				return standalone.GenZshCompletion(out)
+			case "fish":
+				return standalone.GenFishCompletion(out, true)
+			}
+			return usageErr("completion: unknown shell %q: use one of %s", args[0], strings.Join(shells, ", "))
+		},
+	}
 }

@@ -78,6 +78,7 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra
 		newDiskUsageCommand(dockerCLI),
 		newUninstallCommand(dockerCLI),
 		newUnsupportedCommand("bake"),
+		newCompletionCommand(dockerCLI, isPlugin),
 	)
 	return cmd
 }

@@ -181,17 +181,20 @@ func start(ctx context.Context, root string, cfg Config, lock *flock.Flock, mode
 	e.closers = nil
 
 	e.lis = bufconn.Listen(1 << 20)
+	shared := &sharedServer{}
 	e.server = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(e.countUnary, grpcerrors.UnaryServerInterceptor),
 		grpc.ChainStreamInterceptor(e.countStream, grpcerrors.StreamServerInterceptor),
+		grpc.StatsHandler(shared),
 		grpc.MaxRecvMsgSize(16<<20),
 		grpc.MaxSendMsgSize(16<<20),
 	)
 	ctrl.Register(e.server)
 	go func() { _ = e.server.Serve(e.lis) }()
-	if e.shared, err = serveShared(e.server, socketPath(root)); err != nil {
+	if err := shared.serve(e.server, socketPath(root)); err != nil {
 		return nil, err
 	}
+	e.shared = shared
 
 	c, err := client.New(ctx, "unix:///embedded.sock", client.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 		return e.lis.DialContext(ctx)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/stats"
 )
 
 // One process holds the state-dir lock and runs the controller; it also
@@ -95,22 +96,49 @@ type sharedServer struct {
 	path     string
 	inflight atomic.Int64
 	last     atomic.Int64 // unix nanos of the last attached request's end
+	conns    atomic.Int64 // connections open through the socket
 	once     sync.Once
 }
 
-func serveShared(server *grpc.Server, path string) (*sharedServer, error) {
+// TagConn, HandleConn, TagRPC and HandleRPC make sharedServer a gRPC
+// stats.Handler that counts the connections other processes hold open: a
+// client keeps its connection for its whole build.
+func (s *sharedServer) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	return context.WithValue(ctx, socketConnKey{}, info.RemoteAddr != nil && info.RemoteAddr.Network() == "unix")
+}
+
+func (s *sharedServer) HandleConn(ctx context.Context, st stats.ConnStats) {
+	if fromSocket, _ := ctx.Value(socketConnKey{}).(bool); !fromSocket {
+		return
+	}
+	switch st.(type) {
+	case *stats.ConnBegin:
+		s.conns.Add(1)
+	case *stats.ConnEnd:
+		s.conns.Add(-1)
+	}
+}
+
+func (s *sharedServer) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (s *sharedServer) HandleRPC(context.Context, stats.RPCStats) {}
+
+type socketConnKey struct{}
+
+// serve serves server on the socket at path (owner only).
+func (s *sharedServer) serve(server *grpc.Server, path string) error {
 	_ = os.Remove(path) // a socket left by a process that died
 	lis, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("serving the builder on %s: %w", path, err)
+		return fmt.Errorf("serving the builder on %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		_ = lis.Close()
-		return nil, err
+		return err
 	}
-	s := &sharedServer{lis: lis, path: path}
+	s.lis, s.path = lis, path
 	go func() { _ = server.Serve(lis) }()
-	return s, nil
+	return nil
 }
 
 // fromOtherProcess reports whether a request came through the socket.
@@ -126,14 +154,15 @@ func (s *sharedServer) end() {
 	s.inflight.Add(-1)
 }
 
-// drain waits until no other process has had a request in flight for
-// drainQuiet, then stops accepting new ones.
+// drain waits until no other process has a request in flight and either
+// none holds a connection open or none has made a request for drainQuiet,
+// then stops accepting new ones.
 func (s *sharedServer) drain(ctx context.Context, notify func(string)) {
 	s.once.Do(func() {
 		told := false
 		for {
 			quietFor := time.Since(time.Unix(0, s.last.Load()))
-			if s.inflight.Load() == 0 && (s.last.Load() == 0 || quietFor >= drainQuiet) {
+			if s.inflight.Load() == 0 && (s.conns.Load() == 0 || s.last.Load() == 0 || quietFor >= drainQuiet) {
 				break
 			}
 			if !told && notify != nil && s.inflight.Load() > 0 {

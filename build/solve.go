@@ -91,7 +91,7 @@ func Build(ctx context.Context, s Solver, opts Options, ch chan *client.SolveSta
 		if errors.As(context.Cause(ctx), &changed) {
 			return nil, changed
 		}
-		return nil, err
+		return nil, explainLoop(err, so.LocalMounts)
 	}
 	return &Result{ExporterResponse: resp.ExporterResponse}, nil
 }
@@ -115,7 +115,7 @@ func solveOpt(opts Options, fail func(error)) (*client.SolveOpt, error) {
 		if err != nil {
 			return nil, fmt.Errorf("build context %q: %w", opts.ContextDir, err)
 		}
-		mounts["context"] = newGuardFS(fs, "context", fail)
+		mounts["context"] = newGuardFS(fs, opts.ContextDir, "context", fail)
 	default:
 		return nil, fmt.Errorf("no build context given")
 	}
@@ -128,7 +128,7 @@ func solveOpt(opts Options, fail func(error)) (*client.SolveOpt, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dockerfile directory %q: %w", opts.DockerfileDir, err)
 		}
-		mounts["dockerfile"] = newGuardFS(fs, "dockerfile", fail)
+		mounts["dockerfile"] = newGuardFS(fs, opts.DockerfileDir, "dockerfile", fail)
 		if opts.ContextTar != nil || opts.ContextURL != "" {
 			attrs["dockerfilekey"] = "dockerfile"
 		}

@@ -90,7 +90,7 @@ func TestErrors(t *testing.T) {
 		{"missing stage", []string{missingStage}, 1, []string{"nostage"}},
 		{"target not found", []string{"--target", "nostage", good}, 1, []string{`target stage "nostage" could not be found`}},
 		{"empty Dockerfile", []string{emptyDockerfile}, 1, []string{"file with no instructions"}},
-		{"symlink loop in context", []string{loop}, 1, []string{"too many links"}},
+		{"symlink loop in context", []string{loop}, 1, []string{"too many links", "loop of symlinks: a -> b, b -> a", ".dockerignore"}},
 		{"daemon.json wrong type", []string{"--daemon-config", badDaemon, good}, 1, []string{badDaemon, `key "registry-mirrors"`}},
 		{"network not supported", []string{"--network", "container:x", good}, 125, []string{"--network", "default, none or host"}},
 	}

@@ -133,6 +133,11 @@ func (e *SymlinkLoopError) Error() string {
 
 func (e *SymlinkLoopError) Unwrap() error { return e.Err }
 
+// tooManyLinks is in the error of both BuildKit's checksum of a path and
+// moby/sys/symlink's scoped resolution when symlinks loop; neither exports
+// a sentinel error that survives the gRPC boundary.
+const tooManyLinks = "too many links"
+
 // loops returns "path -> target" for each symlink sent that resolves
 // through a loop inside the context, resolving absolute links from the
 // context's root as BuildKit does.
@@ -143,7 +148,7 @@ func (g *guardFS) loops() []string {
 	var out []string
 	for _, p := range links {
 		full := filepath.Join(g.root, filepath.FromSlash(p))
-		if _, err := symlink.FollowSymlinkInScope(full, g.root); err == nil || !strings.Contains(err.Error(), "too many links") {
+		if _, err := symlink.FollowSymlinkInScope(full, g.root); err == nil || !strings.Contains(err.Error(), tooManyLinks) {
 			continue
 		}
 		target, err := os.Readlink(full)
@@ -158,7 +163,7 @@ func (g *guardFS) loops() []string {
 // explainLoop turns BuildKit's bare "too many links" into an error that
 // names the looping symlinks of the local mounts, when there are any.
 func explainLoop(err error, mounts map[string]fsutil.FS) error {
-	if err == nil || !strings.Contains(err.Error(), "too many links") {
+	if err == nil || !strings.Contains(err.Error(), tooManyLinks) {
 		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(mounts)) {

@@ -53,13 +53,38 @@ func (s *Spec) UnmarshalText(text []byte) error {
 	if err != nil {
 		return fmt.Errorf("--secret %q: %w", string(text), err)
 	}
+	out, r := readFields(fields)
+	where := fmt.Sprintf("--secret %q", string(text))
+	if out.ID != "" {
+		where = "--secret id=" + out.ID
+	}
+	if err := r.check(where); err != nil {
+		return err
+	}
+	// type=env,src=NAME names a variable, as in buildx.
+	if r.typ == "env" && out.Env == "" {
+		out.Env, out.FilePath = out.FilePath, ""
+	}
+	if err := out.checkValues(where, r.typ); err != nil {
+		return err
+	}
+	*s = out
+	return nil
+}
+
+// fieldsRead is what readFields saw besides the spec's values.
+type fieldsRead struct {
+	typ, unknown, malformed string
+}
+
+// readFields reads the key=value fields of a spec.
+func readFields(fields []string) (Spec, fieldsRead) {
 	var out Spec
-	typ := ""
-	var unknown, malformed string
+	var r fieldsRead
 	for _, field := range fields {
 		key, value, ok := strings.Cut(field, "=")
 		if !ok {
-			malformed = field
+			r.malformed = field
 			continue
 		}
 		switch strings.ToLower(strings.TrimSpace(key)) {
@@ -70,39 +95,38 @@ func (s *Spec) UnmarshalText(text []byte) error {
 		case "env":
 			out.Env = value
 		case "type":
-			typ = value
+			r.typ = value
 		default:
-			if unknown == "" {
-				unknown = key
+			if r.unknown == "" {
+				r.unknown = key
 			}
 		}
 	}
-	where := fmt.Sprintf("--secret %q", string(text))
-	if out.ID != "" {
-		where = "--secret id=" + out.ID
-	}
+	return out, r
+}
+
+func (r fieldsRead) check(where string) error {
 	switch {
-	case malformed != "":
-		return fmt.Errorf("%s: %q is not of the form key=value", where, malformed)
-	case unknown != "":
-		return fmt.Errorf("%s: unknown key %q: use id, src (or source), env or type", where, unknown)
-	case typ != "" && typ != "file" && typ != "env":
-		return fmt.Errorf("%s: unsupported type %q: use type=file or type=env", where, typ)
+	case r.malformed != "":
+		return fmt.Errorf("%s: %q is not of the form key=value", where, r.malformed)
+	case r.unknown != "":
+		return fmt.Errorf("%s: unknown key %q: use id, src (or source), env or type", where, r.unknown)
+	case r.typ != "" && r.typ != "file" && r.typ != "env":
+		return fmt.Errorf("%s: unsupported type %q: use type=file or type=env", where, r.typ)
 	}
-	// type=env,src=NAME names a variable, as in buildx.
-	if typ == "env" && out.Env == "" {
-		out.Env, out.FilePath = out.FilePath, ""
-	}
-	if typ == "file" && out.FilePath == "" && out.Env != "" {
+	return nil
+}
+
+// checkValues checks the values of a spec of type typ ("" when not given).
+func (s Spec) checkValues(where, typ string) error {
+	switch {
+	case typ == "file" && s.FilePath == "" && s.Env != "":
 		return fmt.Errorf("%s: type=file needs src=PATH, not env", where)
-	}
-	if out.ID == "" {
+	case s.ID == "":
 		return fmt.Errorf("%s: id is missing: use id=NAME", where)
-	}
-	if out.FilePath != "" && out.Env != "" {
+	case s.FilePath != "" && s.Env != "":
 		return fmt.Errorf("%s: give either src or env, not both", where)
 	}
-	*s = out
 	return nil
 }
 

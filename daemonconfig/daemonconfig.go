@@ -117,7 +117,8 @@ func LoadFile(path string) (*Config, error) {
 	return Load(f, path)
 }
 
-// Validate checks values the JSON types cannot.
+// Validate checks values the JSON types cannot: URLs, hosts, and the sizes
+// and durations of builder.gc.
 func (c *Config) Validate() error {
 	for i, m := range c.RegistryMirrors {
 		if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
@@ -129,7 +130,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("insecure-registries[%d]: empty host", i)
 		}
 	}
-	return nil
+	_, err := c.BuildKitGC()
+	return err
 }
 
 func decodeError(name string, dt []byte, err error) error {

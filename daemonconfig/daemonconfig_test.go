@@ -101,3 +101,23 @@ func FuzzLoad(f *testing.F) {
 		require.NotNil(t, c)
 	})
 }
+
+func TestLoadChecksGC(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ json, want string }{
+		{`{"builder":{"gc":{"defaultMaxUsedSpace":"lots"}}}`, `builder.gc.defaultMaxUsedSpace: "lots" is not a size`},
+		{`{"builder":{"gc":{"policy":[{},{"keepDuration":"soon"}]}}}`, `builder.gc.policy[1].keepDuration: "soon" is not a duration`},
+		{`{"builder":{"gc":{"policy":[{"reservedSpace":"12 parsecs"}]}}}`, `builder.gc.policy[0].reservedSpace: "12 parsecs" is not a size`},
+	} {
+		_, err := Load(strings.NewReader(tc.json), "daemon.json")
+		require.ErrorContains(t, err, "daemon.json: "+tc.want)
+	}
+	cfg, err := Load(strings.NewReader(`{"builder":{"gc":{"defaultKeepStorage":"10GB","policy":[{"keepStorage":"1GB","keepDuration":"48h"}]}}}`), "daemon.json")
+	require.NoError(t, err)
+	gc, err := cfg.BuildKitGC()
+	require.NoError(t, err)
+	assert.Equal(t, int64(10<<30), gc.GCReservedSpace.Bytes, "sizes are docker's binary units")
+	require.Len(t, gc.GCPolicy, 1)
+	assert.Equal(t, int64(1<<30), gc.GCPolicy[0].ReservedSpace.Bytes)
+	assert.Equal(t, "48h0m0s", gc.GCPolicy[0].KeepDuration.String())
+}

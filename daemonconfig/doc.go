@@ -6,5 +6,6 @@
 // daemon.json is full of them. A known key with a wrong type is an error
 // naming the key path; malformed JSON is an error naming file:line:column.
 //
-// Imports: the standard library only. It never imports build.
+// Imports: BuildKit's buildkitd configuration types (the GC values it
+// parses into) and the standard library; no project package.
 package daemonconfig

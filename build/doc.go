@@ -1,17 +1,22 @@
-// Package build owns the embedded BuildKit solver and turns Options into a
-// solve.
+// Package build is docker-build2's builder: Open opens the embedded solver,
+// a remote BuildKit daemon or a named builder of several nodes, and Run
+// builds Options on any of them the same way (one solve path): platform
+// check, frontend fallback, outputs written only when the build succeeds,
+// and a build split across nodes merged into one image index.
 //
-// New starts a BuildKit controller (OCI runc worker, dockerfile.v0 through
-// the gateway forwarder, gateway.v0, bolt cache and history databases) on a
-// locked state directory and serves it on an in-memory gRPC listener; the
-// BuildKit client talks to it exactly as it talks to a remote buildkitd, so
-// both share Build.
+// Its sub-packages do one job each: embedded (the in-process controller),
+// statedir (sharing one state dir between processes), userns (the solver of
+// a user who is not root, in a user namespace), remote (connecting to a
+// daemon), nodes (named builders and which node builds what) and
+// imageindex (merging and pushing image indexes). They never import build.
 //
-// Goroutines and channels: Build sends status updates to the channel it is
-// given and closes it when the solve ends, whatever the outcome; the caller
-// drains it (package progress does). Close stops the controller and releases
-// the lock.
+// Goroutines and channels: Run sends status updates (the solver's and its
+// own steps) to the channel it is given and never closes it; Open and
+// Close report on Target.Status. The caller drains and closes it (package
+// progress does).
 //
-// Imports: BuildKit, fsutil, flock and the standard library. It never
-// imports plugin, progress, cobra, pflag or docker/cli.
+// Imports: BuildKit, containerd, fsutil, the standard library and, of the
+// project, its sub-packages and daemonconfig. It never imports plugin,
+// progress, secrets, sshforward, cobra, pflag or docker/cli: session
+// providers arrive as values.
 package build

@@ -46,15 +46,15 @@ func BuiltinCovers(ref string) bool {
 	return builtinCovered.MatchString(tagged.Tag())
 }
 
-// ResolveImage checks that the builder can resolve ref (pulling its config
+// resolveImage checks that the builder can resolve ref (pulling its config
 // through the session's registry credentials).
-func ResolveImage(ctx context.Context, s Solver, ref string, sess []session.Attachable) error {
+func resolveImage(ctx context.Context, c *client.Client, ref string, sess []session.Attachable) error {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return fmt.Errorf("%q is not an image reference: %w", ref, err)
 	}
 	ref = reference.TagNameOnly(named).String()
-	_, err = s.Client().Build(ctx, client.SolveOpt{Session: sess, Internal: true}, "", func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
+	_, err = c.Build(ctx, client.SolveOpt{Session: sess, Internal: true}, "", func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
 		_, _, _, err := c.ResolveImageConfig(ctx, ref, sourceresolver.Opt{ImageOpt: &sourceresolver.ResolveImageOpt{ResolveMode: "default"}})
 		if err != nil {
 			return nil, fmt.Errorf("resolving %s: %w", ref, err)

@@ -1,7 +1,6 @@
 package build
 
 import (
-	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gofrs/flock"
 	"github.com/moby/buildkit/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,16 +35,40 @@ func requireSolver(t *testing.T) {
 	}
 }
 
-// engineMu serialises solver use: one test builds at a time, each on its
-// own state dir.
-var engineMu sync.Mutex
+// solverSlots caps how many tests run a solver at once. Each test has a
+// state dir of its own (BuildKit keeps process-wide checksum caches keyed
+// by cache record IDs, so a process opens a state dir once); the cap keeps
+// the machine from being swamped by several controllers building at once.
+var solverSlots = make(chan struct{}, 1)
 
-func newEngine(t *testing.T, root string) *Engine {
+// openBuilder waits for a solver slot and opens the embedded builder on
+// root through the public API. Its Open and Close notices go to a channel
+// of their own, drained for the whole test and closed once the builder is.
+func openBuilder(t *testing.T, root string) Builder {
 	t.Helper()
-	e, err := New(t.Context(), Config{Root: root})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, e.Close()) })
-	return e
+	solverSlots <- struct{}{}
+	t.Cleanup(func() { <-solverSlots })
+
+	status := make(chan *client.SolveStatus)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for range status {
+		}
+	}()
+	b, err := Open(t.Context(), Target{Builder: "default", Root: root, Status: status})
+	if err != nil {
+		close(status)
+		<-drained
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() {
+		assert.NoError(t, b.Close())
+		close(status)
+		<-drained
+	})
+	require.Equal(t, "default", b.Name())
+	return b
 }
 
 // writeContext writes files into a new context dir with a busybox rootfs
@@ -75,39 +97,56 @@ func writeContext(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// solveRecord is what a build reported on its status channel.
 type solveRecord struct {
+	mu       sync.Mutex
 	vertices map[string]*client.Vertex
 	logs     strings.Builder
 }
 
-// solve runs a build exporting to a local dir and records vertices and logs.
-func solve(t *testing.T, e *Engine, opts Options) (string, *solveRecord, error) {
+// run builds opts on b, recording its status. Run does not close the
+// channel it is given: run closes it once Run returned, which would panic
+// were Run still sending.
+func run(t *testing.T, b Builder, opts Options) (*Result, *solveRecord, error) {
 	t.Helper()
-	out := t.TempDir()
-	opts.Exports = append(opts.Exports, client.ExportEntry{Type: client.ExporterLocal, OutputDir: out})
 	ch := make(chan *client.SolveStatus)
 	rec := &solveRecord{vertices: map[string]*client.Vertex{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for st := range ch {
+			rec.mu.Lock()
 			for _, v := range st.Vertexes {
 				rec.vertices[v.Digest.String()] = v
 			}
 			for _, l := range st.Logs {
 				rec.logs.Write(l.Data)
 			}
+			rec.mu.Unlock()
 		}
 	}()
-	_, err := Build(context.WithoutCancel(t.Context()), e, opts, ch)
+	res, err := Run(t.Context(), b, opts, ch)
+	close(ch)
 	<-done
+	return res, rec, err
+}
+
+// runLocal builds opts on b into a new local output directory.
+func runLocal(t *testing.T, b Builder, opts Options) (string, *solveRecord, error) {
+	t.Helper()
+	out := t.TempDir()
+	opts.Outputs = append(opts.Outputs, Output{Type: client.ExporterLocal, Dest: out})
+	_, rec, err := run(t, b, opts)
 	return out, rec, err
 }
 
-// cached reports, by vertex name, whether the vertex was served from cache.
-func (r *solveRecord) cached(prefix string) (cached, found bool) {
+// cached reports whether every vertex whose name contains part was served
+// from the cache, and whether there was one.
+func (r *solveRecord) cached(part string) (cached, found bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, v := range r.vertices {
-		if strings.Contains(v.Name, prefix) {
+		if strings.Contains(v.Name, part) {
 			found = true
 			cached = v.Cached
 			if !v.Cached {
@@ -116,6 +155,12 @@ func (r *solveRecord) cached(prefix string) (cached, found bool) {
 		}
 	}
 	return cached, found
+}
+
+func (r *solveRecord) logText() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logs.String()
 }
 
 const multiStage = `FROM scratch AS base
@@ -145,70 +190,66 @@ func readOut(t *testing.T, dir, name string) string {
 
 func TestBuildMultiStage(t *testing.T) {
 	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
+	t.Parallel()
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": multiStage, "app.txt": "app"})
-	e := newEngine(t, t.TempDir())
+	b := openBuilder(t, t.TempDir())
 
-	out, _, err := solve(t, e, Options{ContextDir: ctxDir, DockerfileDir: ctxDir, BuildArgs: map[string]string{"GREETING": "hi"}})
+	out, _, err := runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir, BuildArgs: map[string]string{"GREETING": "hi"}})
 	require.NoError(t, err)
-	assert.Equal(t, "hi world", readOut(t, out, "msg.txt"))
-	assert.Equal(t, "/src", readOut(t, out, "where.txt"))
-	assert.Equal(t, "1000", readOut(t, out, "uid.txt"))
-	assert.Equal(t, "app", readOut(t, out, "name.txt"))
-	assert.Equal(t, "app", readOut(t, out, "app.txt"))
+	for name, want := range map[string]string{
+		"msg.txt":   "hi world",
+		"where.txt": "/src",
+		"uid.txt":   "1000",
+		"name.txt":  "app",
+		"app.txt":   "app",
+	} {
+		assert.Equal(t, want, readOut(t, out, name), name)
+	}
 }
 
 func TestBuildTarget(t *testing.T) {
 	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
+	t.Parallel()
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": multiStage, "app.txt": "app"})
-	e := newEngine(t, t.TempDir())
+	b := openBuilder(t, t.TempDir())
 
-	out, _, err := solve(t, e, Options{ContextDir: ctxDir, DockerfileDir: ctxDir, Target: "base"})
+	out, _, err := runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir, Target: "base"})
 	require.NoError(t, err)
 	assert.Equal(t, "hello world", readOut(t, out, "src/msg.txt"))
 	assert.NoFileExists(t, filepath.Join(out, "uid.txt"))
+	assert.NoFileExists(t, filepath.Join(out, "app.txt"))
 }
 
 func TestBuildCacheReuse(t *testing.T) {
 	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
+	t.Parallel()
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": multiStage, "app.txt": "app"})
-	root := t.TempDir()
-	opts := Options{ContextDir: ctxDir, DockerfileDir: ctxDir}
-
-	e := newEngine(t, root)
-	_, first, err := solve(t, e, opts)
-	require.NoError(t, err)
-	cached, found := first.cached(`> msg.txt && pwd`)
-	require.True(t, found, "RUN vertex not reported")
-	assert.False(t, cached, "first build on an empty state dir reported CACHED")
+	b := openBuilder(t, t.TempDir())
+	const step = `> msg.txt && pwd`
 
 	// A second process on the same state dir is covered end to end (e2e):
 	// BuildKit keeps per-process checksum caches keyed by record ID, so one
 	// state dir is opened once per process.
-	e2 := e
-	_, second, err := solve(t, e2, opts)
-	require.NoError(t, err)
-	cached, found = second.cached(`> msg.txt && pwd`)
-	require.True(t, found)
-	assert.True(t, cached, "rebuild did not reuse the cache")
-
-	opts.NoCache = true
-	_, third, err := solve(t, e2, opts)
-	require.NoError(t, err)
-	cached, found = third.cached(`> msg.txt && pwd`)
-	require.True(t, found)
-	assert.False(t, cached, "--no-cache build reported CACHED")
+	for _, tc := range []struct {
+		name       string
+		noCache    bool
+		wantCached bool
+	}{
+		{"first build on an empty state dir", false, false},
+		{"rebuild", false, true},
+		{"--no-cache", true, false},
+	} {
+		_, rec, err := runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir, NoCache: tc.noCache})
+		require.NoError(t, err, tc.name)
+		cached, found := rec.cached(step)
+		require.True(t, found, "%s: RUN vertex not reported", tc.name)
+		assert.Equal(t, tc.wantCached, cached, "%s: CACHED", tc.name)
+	}
 }
 
 func TestBuildDockerignore(t *testing.T) {
 	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
+	t.Parallel()
 	df := "FROM scratch\nCOPY . /ctx/\n"
 	ctxDir := writeContext(t, map[string]string{
 		"Dockerfile":                            df,
@@ -218,39 +259,41 @@ func TestBuildDockerignore(t *testing.T) {
 		"docker/Dockerfile.custom":              df,
 		"docker/Dockerfile.custom.dockerignore": "keep.txt\nrootfs\nsecret.txt\ndocker\n",
 	})
-	e := newEngine(t, t.TempDir())
+	b := openBuilder(t, t.TempDir())
 
-	out, rec, err := solve(t, e, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
+	out, rec, err := runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
 	require.NoError(t, err)
 	assert.FileExists(t, filepath.Join(out, "ctx", "keep.txt"))
 	assert.NoFileExists(t, filepath.Join(out, "ctx", "secret.txt"))
 	assert.NoDirExists(t, filepath.Join(out, "ctx", "rootfs"))
-	assert.NotContains(t, rec.logs.String(), "do not send")
+	assert.NotContains(t, rec.logText(), "do not send")
 
 	// <Dockerfile>.dockerignore wins over .dockerignore.
-	out, _, err = solve(t, e, Options{ContextDir: ctxDir, DockerfileDir: filepath.Join(ctxDir, "docker"), DockerfileName: "Dockerfile.custom"})
+	out, _, err = runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: filepath.Join(ctxDir, "docker"), DockerfileName: "Dockerfile.custom"})
 	require.NoError(t, err)
 	assert.NoFileExists(t, filepath.Join(out, "ctx", "keep.txt"))
 	assert.FileExists(t, filepath.Join(out, "ctx", "Dockerfile"))
+	assert.NoDirExists(t, filepath.Join(out, "ctx", "docker"))
 }
 
 func TestBuildFailingStep(t *testing.T) {
 	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
+	t.Parallel()
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nRUN echo boom && exit 3\n"})
-	e := newEngine(t, t.TempDir())
+	b := openBuilder(t, t.TempDir())
 
-	_, rec, err := solve(t, e, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
+	out, rec, err := runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "exit code: 3")
-	assert.Contains(t, rec.logs.String(), "boom")
+	assert.Contains(t, rec.logText(), "boom")
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "a failed build exports nothing")
 }
 
 func TestBuildContextTar(t *testing.T) {
 	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
+	t.Parallel()
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt /\n", "a.txt": "from tar"})
 	pr, pw := io.Pipe()
 	go func() {
@@ -258,57 +301,10 @@ func TestBuildContextTar(t *testing.T) {
 		cmd.Stdout = pw
 		pw.CloseWithError(cmd.Run())
 	}()
-	e := newEngine(t, t.TempDir())
-	out, _, err := solve(t, e, Options{ContextTar: pr})
+	b := openBuilder(t, t.TempDir())
+	out, _, err := runLocal(t, b, Options{ContextTar: pr})
 	require.NoError(t, err)
 	assert.Equal(t, "from tar", readOut(t, out, "a.txt"))
-}
-
-func TestSecondEngineAttaches(t *testing.T) {
-	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
-	root := t.TempDir()
-	holder := newEngine(t, root)
-	require.NotNil(t, holder.shared)
-	st, err := os.Stat(socketPath(root))
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the socket is the owner's only")
-
-	var msgs []string
-	other, err := New(t.Context(), Config{Root: root, Notify: func(m string) { msgs = append(msgs, m) }})
-	require.NoError(t, err)
-	assert.Nil(t, other.lock, "the second engine does not take the lock")
-	require.Len(t, msgs, 1)
-	assert.Contains(t, msgs[0], "sharing the builder of another docker-build2 process")
-
-	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nRUN echo attached > /a.txt\n"})
-	out, _, err := solve(t, other, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
-	require.NoError(t, err)
-	assert.Equal(t, "attached", readOut(t, out, "a.txt"))
-	require.NoError(t, other.Close())
-}
-
-func TestLockWaitStopsOnCancel(t *testing.T) {
-	requireSolver(t)
-	root := t.TempDir()
-	// A holder that does not serve (starting up, or stuck): wait, visibly.
-	lock := flock.New(filepath.Join(root, "buildkitd.lock"))
-	ok, err := lock.TryLock()
-	require.NoError(t, err)
-	require.True(t, ok)
-	defer func() { _ = lock.Unlock() }()
-
-	ctx, cancel := context.WithCancelCause(t.Context())
-	var msgs []string
-	notify := func(m string) {
-		msgs = append(msgs, m)
-		cancel(context.Canceled)
-	}
-	_, err = New(ctx, Config{Root: root, Notify: notify})
-	require.ErrorIs(t, err, context.Canceled)
-	require.Len(t, msgs, 1)
-	assert.Contains(t, msgs[0], "waiting for another docker-build2")
 }
 
 // TestStepOutputNotStored: what a RUN step prints reaches the caller's
@@ -316,21 +312,22 @@ func TestLockWaitStopsOnCancel(t *testing.T) {
 // history would keep it, a printed secret included).
 func TestStepOutputNotStored(t *testing.T) {
 	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
+	t.Parallel()
 	// The marker is computed by the step, so it appears in no input.
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nRUN echo $(( 1234567 * 7 ))XYZ\n"})
 	root := t.TempDir()
-	e := newEngine(t, root)
-	_, rec, err := solve(t, e, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
+	b := openBuilder(t, root)
+	_, rec, err := runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
 	require.NoError(t, err)
-	require.Contains(t, rec.logs.String(), "8641969XYZ")
-	require.NoError(t, e.Close())
+	require.Contains(t, rec.logText(), "8641969XYZ")
+	require.NoError(t, b.Close())
 
+	files := 0
 	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
+		files++
 		dt, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -339,69 +336,5 @@ func TestStepOutputNotStored(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-}
-
-func TestPlatformsCached(t *testing.T) {
-	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
-	root := t.TempDir()
-	e := newEngine(t, root)
-	first, err := e.Platforms(t.Context())
-	require.NoError(t, err)
-	require.NotEmpty(t, first)
-	assert.Equal(t, "linux", first[0].OS)
-
-	// The probe result is kept in the state dir, keyed by the machine.
-	cache := filepath.Join(root, "platforms.json")
-	require.FileExists(t, cache)
-	fake := `{"key":"` + platformKey() + `","platforms":[{"architecture":"fake","os":"linux"}]}`
-	require.NoError(t, os.WriteFile(cache, []byte(fake), 0o600))
-	got, err := e.Platforms(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, "fake", got[0].Architecture, "a fresh cache is used without probing")
-
-	// A different machine state (key) probes again.
-	require.NoError(t, os.WriteFile(cache, []byte(`{"key":"other","platforms":[{"architecture":"fake","os":"linux"}]}`), 0o600))
-	got, err = e.Platforms(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, first, got)
-
-	err = CheckPlatforms(t.Context(), e, []string{"windows/amd64"})
-	var upe *UnsupportedPlatformError
-	require.ErrorAs(t, err, &upe)
-	assert.Equal(t, "windows/amd64", upe.Platform)
-	require.NoError(t, CheckPlatforms(t.Context(), e, []string{"linux/amd64"}))
-}
-
-// TestHolderGoneBeforeSolve: when the serving process exits between an
-// attach and the solve, the attached build fails as Unavailable before it
-// started (the plugin then starts again), and the next New serves.
-func TestHolderGoneBeforeSolve(t *testing.T) {
-	requireSolver(t)
-	engineMu.Lock()
-	defer engineMu.Unlock()
-	root := t.TempDir()
-	holder, err := New(t.Context(), Config{Root: root})
-	require.NoError(t, err)
-	other, err := New(t.Context(), Config{Root: root})
-	require.NoError(t, err)
-	require.True(t, other.Attached())
-	require.NoError(t, holder.Close())
-
-	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nRUN echo again > /a.txt\n"})
-	_, rec, err := solve(t, other, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
-	require.Error(t, err)
-	assert.True(t, Unavailable(err), "%v", err)
-	assert.Empty(t, rec.vertices, "nothing started")
-	require.NoError(t, other.Close())
-
-	// The state dir is free: a new engine serves it.
-	// (A new process would; in this process BuildKit's checksum caches
-	// still hold the first engine's records, so only the lock is checked.)
-	lock := flock.New(filepath.Join(root, "buildkitd.lock"))
-	ok, err := lock.TryLock()
-	require.NoError(t, err)
-	assert.True(t, ok, "the lock was released")
-	_ = lock.Unlock()
+	assert.NotZero(t, files, "the state dir was walked")
 }

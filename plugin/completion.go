@@ -55,7 +55,7 @@ func registerCompletions(cmd *cobra.Command) {
 // newCompletionCommand prints the shell completion script of the
 // standalone binary. Through docker, completion needs no script of its
 // own: docker's completion asks the plugin.
-func newCompletionCommand(dockerCLI *command.DockerCli, isPlugin bool) *cobra.Command {
+func newCompletionCommand(dockerCLI command.Cli, isPlugin bool) *cobra.Command {
 	shells := []string{"bash", "zsh", "fish"}
 	return &cobra.Command{
 		Use:   "completion bash|zsh|fish",
@@ -81,7 +81,7 @@ func newCompletionCommand(dockerCLI *command.DockerCli, isPlugin bool) *cobra.Co
 			case "fish":
 				return standalone.GenFishCompletion(out, true)
 			}
-			return usageErr("completion: unknown shell %q: use one of %s", args[0], strings.Join(shells, ", "))
+			return usageErrf("completion: unknown shell %q: use one of %s", args[0], strings.Join(shells, ", "))
 		},
 	}
 }

@@ -79,3 +79,5 @@ func defaultCertsDir() string {
 	}
 	return "/etc/docker/certs.d"
 }
+
+func defaultBuilder() string { return os.Getenv("BUILDKIT_HOST") }

@@ -1,38 +1,12 @@
 package plugin
 
 import (
-	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/docker/cli/cli/command"
-	"github.com/docker/cli/cli/streams"
+	"github.com/docker-build2/docker-build2/plugin/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func assertGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(p, got, 0o644))
-	}
-	want, err := os.ReadFile(p)
-	require.NoError(t, err, "golden file missing: run go test ./plugin -update")
-	assert.Equal(t, string(want), string(got))
-}
-
-func newTestCLI(t *testing.T) (*command.DockerCli, *bytes.Buffer) {
-	t.Helper()
-	var out bytes.Buffer
-	cli, err := command.NewDockerCli(command.WithOutputStream(&out), command.WithErrorStream(&out), command.WithInputStream(streams.NewIn(os.Stdin)))
-	require.NoError(t, err)
-	return cli, &out
-}
 
 func TestHelpGolden(t *testing.T) {
 	t.Setenv("BUILDKIT_PROGRESS", "")
@@ -47,13 +21,14 @@ func TestHelpGolden(t *testing.T) {
 		{"help-version.golden", []string{"version", "--help"}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			dockerCLI, out := newTestCLI(t)
+			dockerCLI := clitest.New(t)
 			cmd := NewRootCmd(Name, false, dockerCLI)
-			cmd.SetOut(out)
-			cmd.SetErr(out)
+			cmd.SetOut(dockerCLI.OutBuffer())
+			cmd.SetErr(dockerCLI.ErrBuffer())
 			cmd.SetArgs(tc.args)
 			require.NoError(t, cmd.Execute())
-			assertGolden(t, tc.golden, out.Bytes())
+			assert.Empty(t, dockerCLI.ErrBuffer().String())
+			clitest.Golden(t, tc.golden, dockerCLI.OutBuffer().Bytes())
 		})
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/moby/sys/atomicwriter"
+
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
@@ -165,7 +167,12 @@ func writeRawConfig(path string, cfg map[string]json.RawMessage, mode os.FileMod
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("creating docker config directory: %w", err)
 	}
-	if err := writeFileAtomic(path, append(dt, '\n'), mode); err != nil {
+	// Through a symlinked config.json to the file it names, as docker
+	// saves its config.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	if err := atomicwriter.WriteFile(path, append(dt, '\n'), mode); err != nil {
 		return fmt.Errorf("writing docker config: %w", err)
 	}
 	return nil

@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/image"
-	mobyclient "github.com/moby/moby/client"
 	"github.com/spf13/pflag"
 )
 
@@ -30,7 +27,7 @@ func chooseBuilder(ctx context.Context, env string, envSet bool, daemonPath stri
 	if envSet && env != "" {
 		on, err := strconv.ParseBool(env)
 		if err != nil {
-			return builderChoice{}, usageErr("DOCKER_BUILDKIT environment variable expects boolean value: %q is not one of 1, 0, true, false", env)
+			return builderChoice{}, usageErrf("DOCKER_BUILDKIT environment variable expects boolean value: %q is not one of 1, 0, true, false", env)
 		}
 		return builderChoice{buildKit: on, reason: "DOCKER_BUILDKIT=" + env}, nil
 	}
@@ -43,34 +40,6 @@ func chooseBuilder(ctx context.Context, env string, envSet bool, daemonPath stri
 		}
 	}
 	return builderChoice{buildKit: true, reason: "default"}, nil
-}
-
-// engineProbe pings the Docker engine of the current context once per
-// command: whether BuildKit is on, whether the legacy builder can run and
-// whether the image can be loaded all ask the same question.
-type engineProbe struct {
-	dockerCLI command.Cli
-	once      sync.Once
-	result    mobyclient.PingResult
-	err       error
-}
-
-func newEngineProbe(dockerCLI command.Cli) *engineProbe { return &engineProbe{dockerCLI: dockerCLI} }
-
-// ping returns the engine's answer, or why there is none.
-func (p *engineProbe) ping(ctx context.Context) (mobyclient.PingResult, error) {
-	p.once.Do(func() {
-		ctx, cancel := context.WithTimeoutCause(ctx, 3*time.Second, errNoEngine)
-		defer cancel()
-		p.result, p.err = p.dockerCLI.Client().Ping(ctx, mobyclient.PingOptions{})
-	})
-	return p.result, p.err
-}
-
-// builderVersion is the engine's preferred builder ("1" legacy, "2" BuildKit).
-func (p *engineProbe) builderVersion(ctx context.Context) (string, error) {
-	r, err := p.ping(ctx)
-	return string(r.BuilderVersion), err
 }
 
 // buildKitOnlyFlags are build flags the engine's legacy builder has no
@@ -86,11 +55,11 @@ var ownFlags = map[string]bool{"root": true, "daemon-config": true, "progress": 
 func runLegacyBuild(ctx context.Context, dockerCLI command.Cli, engine *engineProbe, flags *pflag.FlagSet, contextArg string, choice builderChoice) error {
 	for _, name := range buildKitOnlyFlags {
 		if flags.Changed(name) {
-			return usageErr("--%s needs BuildKit, which is off (%s): unset DOCKER_BUILDKIT or set DOCKER_BUILDKIT=1", name, choice.reason)
+			return usageErrf("--%s needs BuildKit, which is off (%s): unset DOCKER_BUILDKIT or set DOCKER_BUILDKIT=1", name, choice.reason)
 		}
 	}
 	if p, _ := flags.GetStringArray("platform"); len(p) > 1 || (len(p) == 1 && strings.Contains(p[0], ",")) {
-		return usageErr("--platform with several platforms needs BuildKit, which is off (%s): unset DOCKER_BUILDKIT or set DOCKER_BUILDKIT=1", choice.reason)
+		return usageErrf("--platform with several platforms needs BuildKit, which is off (%s): unset DOCKER_BUILDKIT or set DOCKER_BUILDKIT=1", choice.reason)
 	}
 	if _, err := engine.ping(ctx); err != nil {
 		return fmt.Errorf("BuildKit is off (%s) and no Docker engine answers at %s for the legacy builder: start the engine, or turn BuildKit on (unset DOCKER_BUILDKIT or set DOCKER_BUILDKIT=1)", choice.reason, dockerCLI.DockerEndpoint().Host)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/docker-build2/docker-build2/daemonconfig"
+	"github.com/docker-build2/docker-build2/plugin/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -55,7 +56,7 @@ func TestChooseBuilder(t *testing.T) {
 
 func TestLegacyArgs(t *testing.T) {
 	t.Parallel()
-	dockerCLI, _ := newTestCLI(t)
+	dockerCLI := clitest.New(t)
 	cmd := NewRootCmd(Name, false, dockerCLI)
 	require.NoError(t, cmd.ParseFlags([]string{"-t", "a:1", "-t", "b:2", "--build-arg", "X=1", "--no-cache", "-f", "D", "--root", "/x", "--progress", "plain", "--isolation", "default"}))
 	args, err := legacyArgs(cmd.Flags())

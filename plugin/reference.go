@@ -20,7 +20,7 @@ var perUserDefaults = map[string]string{
 // dir, as "make docs" publishes them in docs/reference. Flag defaults that
 // come from the environment are shown as their built-in values, and those
 // that depend on the user as both forms, so the pages are the same for all.
-func WriteReference(dockerCLI *command.DockerCli, dir string) error {
+func WriteReference(dockerCLI command.Cli, dir string) error {
 	for _, env := range []string{"DOCKER_BUILD2_ROOT", "BUILDKIT_PROGRESS", "DOCKER_BUILD2_DAEMON_CONFIG", "DOCKER_DEFAULT_PLATFORM", "BUILDKIT_HOST"} {
 		_ = os.Unsetenv(env)
 	}

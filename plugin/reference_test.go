@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/docker-build2/docker-build2/plugin/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,7 +17,7 @@ func TestReferenceUpToDate(t *testing.T) {
 	for _, env := range []string{"DOCKER_BUILD2_ROOT", "BUILDKIT_PROGRESS", "DOCKER_BUILD2_DAEMON_CONFIG", "DOCKER_DEFAULT_PLATFORM", "BUILDKIT_HOST"} {
 		t.Setenv(env, "")
 	}
-	dockerCLI, _ := newTestCLI(t)
+	dockerCLI := clitest.New(t)
 	dir := t.TempDir()
 	require.NoError(t, WriteReference(dockerCLI, dir))
 

@@ -1,6 +1,9 @@
 package plugin
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/docker/cli/cli-plugins/plugin"
@@ -29,8 +32,8 @@ func Metadata() metadata.Metadata {
 
 // NewRootCmd returns the command tree. name is the command's name:
 // Name when run as a plugin, the executable's base name standalone.
-func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra.Command {
-	opts := newBuildOptions()
+func NewRootCmd(name string, isPlugin bool, dockerCLI command.Cli) *cobra.Command {
+	opts := &buildOptions{}
 	shown := name
 	if isPlugin {
 		shown = "docker " + name
@@ -41,16 +44,16 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra
 		Long: `Build an image from a Dockerfile with an embedded BuildKit solver.
 
 "` + shown + ` PATH" and "` + shown + ` build PATH" are the same command.`,
-		Args: cli.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runBuild(cmd, dockerCLI, args[0], opts)
-		},
+		Args:                  cli.ExactArgs(1),
 		SilenceUsage:          true,
 		SilenceErrors:         true,
 		DisableFlagsInUseLine: true,
 		TraverseChildren:      true,
 		CompletionOptions:     cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
+	cmd.RunE = withSignals(func(ctx context.Context, args []string) error {
+		return runBuild(ctx, dockerCLI, cmd.Flags(), args[0], opts)
+	})
 	addBuildFlags(cmd, opts)
 	if isPlugin {
 		cmd.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
@@ -58,7 +61,10 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra
 		}
 	} else {
 		cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
-			return dockerCLI.Initialize(cliflags.NewClientOptions())
+			if c, ok := dockerCLI.(initializer); ok {
+				return c.Initialize(cliflags.NewClientOptions())
+			}
+			return nil
 		}
 		cmd.SetFlagErrorFunc(cli.FlagErrorFunc)
 	}
@@ -83,6 +89,12 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI *command.DockerCli) *cobra
 	return cmd
 }
 
+// initializer is the docker CLI before its options are read; a standalone
+// run reads the defaults.
+type initializer interface {
+	Initialize(opts *cliflags.ClientOptions, ops ...command.CLIOption) error
+}
+
 func hideCommand(c *cobra.Command) *cobra.Command {
 	c.Hidden = true
 	return c
@@ -95,7 +107,7 @@ func newUnsupportedCommand(name string) *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(*cobra.Command, []string) error {
-			return cli.StatusError{StatusCode: 1, Status: "ERROR: docker-build2 does not support \"" + name + "\": use \"docker build2 build\" for each target, or install docker buildx for bake"}
+			return fmt.Errorf("docker-build2 does not support %q: use \"docker build2 build\" for each target, or install docker buildx for bake", name)
 		},
 	}
 }

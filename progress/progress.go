@@ -1,14 +1,11 @@
 package progress
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/containerd/console"
 	"github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/util/progress/progressui"
 )
 
 // Mode selects how solve status is rendered.
@@ -47,29 +44,6 @@ func ParseMode(s string) (Mode, error) {
 		names[i] = string(m)
 	}
 	return "", fmt.Errorf("invalid progress mode %q: use one of %s", s, strings.Join(names, ", "))
-}
-
-// Display renders statuses from ch to w until ch is closed, and returns the
-// warnings the build reported. When term is not nil and mode is Auto or TTY,
-// the live view is drawn on term; otherwise output goes to w.
-// ctx should outlive the build's context so that the final state is drawn.
-func Display(ctx context.Context, w io.Writer, term console.File, mode Mode, ch chan *client.SolveStatus) ([]client.VertexWarning, error) {
-	out := w
-	if term != nil && (mode == Auto || mode == TTY) {
-		out = term
-	}
-	d, err := progressui.NewDisplay(out, progressui.DisplayMode(mode))
-	if err != nil {
-		// Drain so that the producer never blocks.
-		for range ch {
-			continue
-		}
-		if mode == TTY {
-			return nil, fmt.Errorf("--progress=tty needs a terminal on stderr: use --progress=plain")
-		}
-		return nil, err
-	}
-	return d.UpdateFrom(ctx, ch)
 }
 
 // PrintWarnings prints the build warnings in the format buildx uses.

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/client"
+	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -52,15 +54,13 @@ func loadFixture(t *testing.T, name string) []*client.SolveStatus {
 
 func render(t *testing.T, mode Mode, statuses []*client.SolveStatus) string {
 	t.Helper()
-	ch := make(chan *client.SolveStatus)
-	go func() {
-		defer close(ch)
-		for _, st := range statuses {
-			ch <- st
-		}
-	}()
 	var buf bytes.Buffer
-	_, err := Display(t.Context(), &buf, nil, mode, ch)
+	p, err := NewPrinter(t.Context(), &buf, nil, mode)
+	require.NoError(t, err)
+	for _, st := range statuses {
+		p.Status() <- st
+	}
+	_, err = p.Wait()
 	require.NoError(t, err)
 	return buf.String()
 }
@@ -119,11 +119,10 @@ func TestQuietPrintsNothing(t *testing.T) {
 
 func TestTTYNeedsTerminal(t *testing.T) {
 	t.Parallel()
-	ch := make(chan *client.SolveStatus)
-	close(ch)
 	var buf bytes.Buffer
-	_, err := Display(t.Context(), &buf, nil, TTY, ch)
-	require.ErrorContains(t, err, "--progress=tty needs a terminal")
+	_, err := NewPrinter(t.Context(), &buf, nil, TTY)
+	require.ErrorIs(t, err, ErrNoTerminal)
+	assert.Empty(t, buf.String(), "nothing drawn")
 }
 
 func TestPrintWarnings(t *testing.T) {
@@ -134,4 +133,58 @@ func TestPrintWarnings(t *testing.T) {
 	buf.Reset()
 	PrintWarnings(&buf, []client.VertexWarning{{Short: []byte("x")}}, Quiet)
 	assert.Empty(t, buf.String())
+}
+
+// TestPrinterWarnings: the warnings of every status sent reach Wait, and
+// a status sent by a second producer (another node's solve) is drawn too.
+func TestPrinterWarnings(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	p, err := NewPrinter(t.Context(), &buf, nil, Plain)
+	require.NoError(t, err)
+	in := loadFixture(t, "success.rawjson")
+	now := time.Now()
+	v := &client.Vertex{Digest: digest.FromString("step"), Name: "building linux/arm64 on node arm", Started: &now, Completed: &now}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Status() <- &client.SolveStatus{Vertexes: []*client.Vertex{v}}
+	}()
+	for _, st := range in {
+		p.Status() <- st
+	}
+	p.Status() <- &client.SolveStatus{Warnings: []*client.VertexWarning{{Vertex: in[0].Vertexes[0].Digest, Short: []byte("a warning")}}}
+	<-done
+	warnings, err := p.Wait()
+	require.NoError(t, err)
+	require.Len(t, warnings, 1)
+	assert.Equal(t, "a warning", string(warnings[0].Short))
+	assert.Contains(t, buf.String(), "building linux/arm64 on node arm")
+}
+
+// TestPrinterDedupsWarnings: the same warning reported by two steps (two
+// nodes each running the Dockerfile frontend) is returned once.
+func TestPrinterDedupsWarnings(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	p, err := NewPrinter(t.Context(), &buf, nil, Quiet)
+	require.NoError(t, err)
+	now := time.Now()
+	for _, node := range []string{"amd", "arm"} {
+		d := digest.FromString(node)
+		p.Status() <- &client.SolveStatus{
+			Vertexes: []*client.Vertex{{Digest: d, Name: "[internal] load build definition from Dockerfile", Started: &now, Completed: &now}},
+			Warnings: []*client.VertexWarning{
+				{Vertex: d, Level: 1, Short: []byte("FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)")},
+				{Vertex: d, Level: 1, Short: []byte("only on " + node)},
+			},
+		}
+	}
+	warnings, err := p.Wait()
+	require.NoError(t, err)
+	var got []string
+	for _, w := range warnings {
+		got = append(got, string(w.Short))
+	}
+	assert.Equal(t, []string{"FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)", "only on amd", "only on arm"}, got)
 }

@@ -1,16 +1,19 @@
 // Command docker-build2 is the docker CLI plugin "build2"; it also runs
 // standalone as docker-build2.
+//
+// main is the one place that renders an error and turns it into the exit
+// code (see render).
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 
-	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/plugin"
 	"github.com/docker/cli/cli"
 	cliplugin "github.com/docker/cli/cli-plugins/plugin"
@@ -28,8 +31,8 @@ import (
 func main() {
 	// The embedded solver of a user who is not root runs in a user
 	// namespace, as this binary executed again.
-	if build.UserNSChild() {
-		os.Exit(build.RunUserNSChild())
+	if code, ok := plugin.RunChild(); ok {
+		os.Exit(code)
 	}
 	// DOCKER_BUILD2_CPUPROFILE=FILE writes a CPU profile for go tool pprof.
 	profiling := false
@@ -59,41 +62,64 @@ func run() int {
 	if err == nil {
 		return 0
 	}
-	return render(dockerCLI, err)
+	return render(dockerCLI.Err(), err, debug.IsEnabled())
 }
 
-// render prints err once, the way buildx does, and returns the exit code.
-func render(dockerCLI *command.DockerCli, err error) int {
+// Exit codes, as buildx and docker give them.
+const (
+	exitFailure   = 1   // the build (or command) failed
+	exitInternal  = 100 // BuildKit internal error
+	exitResources = 102 // BuildKit ran out of a resource
+	exitUsage     = 125 // bad flag, value or combination
+	exitCancelled = 130 // cancelled (Ctrl-C); 128+n for signal n
+)
+
+// render prints err once, the way buildx does, and returns the exit code:
+// a cli.StatusError's own code (125 for usage errors, 128+n after signal n)
+// or, for any other error, 100 for a BuildKit internal error, 102 when
+// BuildKit ran out of a resource, 130 when cancelled, 1 otherwise. A
+// StatusError with a Status (docker's flag errors) prints as it is; every
+// other error gets the Dockerfile excerpts of its source locations, then
+// "ERROR: " and its text (with --debug, its stack).
+func render(w io.Writer, err error, debugging bool) int {
+	code := exitCode(err)
+	var sterr cli.StatusError
+	if errors.As(err, &sterr) && sterr.Status != "" {
+		fmt.Fprintln(w, sterr.Status)
+		return code
+	}
+	if errors.As(err, &sterr) && sterr.Cause != nil {
+		err = sterr.Cause
+	}
+	for _, s := range solvererrdefs.Sources(err) {
+		_ = s.Print(w)
+	}
+	if debugging {
+		fmt.Fprintf(w, "ERROR: %+v\n", stack.Formatter(err))
+	} else {
+		fmt.Fprintf(w, "ERROR: %v\n", err)
+	}
+	return code
+}
+
+func exitCode(err error) int {
 	var sterr cli.StatusError
 	if errors.As(err, &sterr) {
-		if sterr.Status != "" {
-			fmt.Fprintln(dockerCLI.Err(), sterr.Status)
-		} else if sterr.Cause != nil {
-			fmt.Fprintln(dockerCLI.Err(), "ERROR:", sterr.Cause)
-		}
 		if sterr.StatusCode == 0 {
-			return 1
+			return exitFailure
 		}
 		return sterr.StatusCode
 	}
-	for _, s := range solvererrdefs.Sources(err) {
-		_ = s.Print(dockerCLI.Err())
-	}
-	if debug.IsEnabled() {
-		fmt.Fprintf(dockerCLI.Err(), "ERROR: %+v\n", stack.Formatter(err))
-	} else {
-		fmt.Fprintf(dockerCLI.Err(), "ERROR: %v\n", err)
-	}
 	switch grpcerrors.Code(err) {
 	case codes.Internal:
-		return 100
+		return exitInternal
 	case codes.ResourceExhausted:
-		return 102
+		return exitResources
 	case codes.Canceled:
-		return 130
+		return exitCancelled
 	}
 	if errors.Is(err, context.Canceled) {
-		return 130
+		return exitCancelled
 	}
-	return 1
+	return exitFailure
 }

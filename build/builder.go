@@ -1,0 +1,220 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/docker-build2/docker-build2/build/embedded"
+	"github.com/docker-build2/docker-build2/build/imageindex"
+	"github.com/docker-build2/docker-build2/build/nodes"
+	"github.com/docker-build2/docker-build2/build/remote"
+	"github.com/docker-build2/docker-build2/daemonconfig"
+	"github.com/moby/buildkit/client"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Builder is where builds run: the embedded solver, a remote BuildKit
+// daemon, or a named builder whose nodes each build some platforms. Run
+// builds on any of them the same way.
+type Builder interface {
+	// Name is "default" for the embedded solver, the address of a remote
+	// daemon, else the named builder's name.
+	Name() string
+	// Platforms lists what the builder's workers run.
+	Platforms(ctx context.Context) ([]ocispecs.Platform, error)
+	// Prune removes build cache, reporting each record removed on ch,
+	// which it does not close.
+	Prune(ctx context.Context, ch chan client.UsageInfo, opts ...client.PruneOption) error
+	// DiskUsage lists the build cache.
+	DiskUsage(ctx context.Context, opts ...client.DiskUsageOption) ([]*client.UsageInfo, error)
+	// Close releases the builder: the embedded solver stops once the
+	// builds of other processes sharing it end.
+	Close() error
+
+	run(ctx context.Context, opts Options, status chan<- *client.SolveStatus) (*Result, error)
+}
+
+// Target says which builder Open opens, and what it needs to.
+type Target struct {
+	// Builder is "" for the current builder of Store (the embedded one
+	// when none is chosen), "default" for the embedded one, a BuildKit
+	// address (unix://, tcp://, ssh://, docker-container://, kube-pod://),
+	// or the name of a builder in Store.
+	Builder string
+	// TLS settings for a tcp:// address in Builder.
+	TLSCACert, TLSCert, TLSKey, TLSServerName string
+	// Store holds the named builders.
+	Store nodes.Store
+	// Platforms decide which nodes of a named builder build.
+	Platforms []string
+
+	// Root, Daemon and CertsDir are the embedded solver's state dir,
+	// daemon.json and registry certificates (docker's certs.d layout).
+	// Daemon and CertsDir also configure the registries this process
+	// pushes to itself (the index of a build split across nodes).
+	Root     string
+	Daemon   *daemonconfig.Config
+	CertsDir string
+	// Log, when not nil, receives the embedded solver's own log.
+	Log io.Writer
+	// Credentials returns a registry host's user name and secret (an
+	// identity token when the name is empty), for those pushes.
+	Credentials func(host string) (user, secret string, err error)
+
+	// Status receives what Open and Close do besides building (waiting
+	// for or sharing another process's solver) as steps; nil drops them.
+	// Neither closes it.
+	Status chan<- *client.SolveStatus
+}
+
+// Open opens the builder t names.
+func Open(ctx context.Context, t Target) (Builder, error) {
+	name := t.Builder
+	if name == "" {
+		name = t.Store.Current()
+	}
+	switch {
+	case name == "" || name == nodes.Default:
+		s, err := embedded.Open(ctx, embedded.Config{
+			Root: t.Root, Daemon: t.Daemon, CertsDir: t.CertsDir, Log: t.Log,
+			Notify: func(msg string) func() {
+				done := step(t.Status, msg)
+				return func() { done(nil) }
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &single{name: nodes.Default, s: s}, nil
+	case strings.Contains(name, "://"):
+		c, err := remote.Connect(ctx, remote.Config{Address: name, TLSCACert: t.TLSCACert, TLSCert: t.TLSCert, TLSKey: t.TLSKey, TLSServerName: t.TLSServerName})
+		if err != nil {
+			return nil, err
+		}
+		return &single{name: name, s: daemon{c}}, nil
+	}
+	b, err := t.Store.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := nodes.Plan(ctx, b, t.Platforms, nodes.Probe)
+	if err != nil {
+		return nil, err
+	}
+	if n, ok := oneNode(plan); ok {
+		c, err := remote.Connect(ctx, n.Remote())
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		return &single{name: b.Name, s: daemon{c}}, nil
+	}
+	hosts := imageindex.WithCredentials(embedded.RegistryHosts(t.Daemon, t.CertsDir), credentials(t.Credentials))
+	return &fleet{name: b.Name, plan: plan, hosts: hosts}, nil
+}
+
+// oneNode reports whether the plan builds everything on one node.
+func oneNode(plan []nodes.Part) (nodes.Node, bool) {
+	for _, p := range plan[1:] {
+		if p.Node.Name != plan[0].Node.Name {
+			return nodes.Node{}, false
+		}
+	}
+	return plan[0].Node, true
+}
+
+func credentials(f func(string) (string, string, error)) func(string) (string, string, error) {
+	if f == nil {
+		return func(string) (string, string, error) { return "", "", nil }
+	}
+	return f
+}
+
+// solver is one BuildKit: the embedded one or a daemon.
+type solver interface {
+	Client() *client.Client
+	// Solve runs client.Solve; it closes ch.
+	Solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error)
+	Platforms(ctx context.Context) ([]ocispecs.Platform, error)
+	Close() error
+}
+
+// daemon is a BuildKit daemon reached through its client.
+type daemon struct{ c *client.Client }
+
+func (d daemon) Client() *client.Client { return d.c }
+
+func (d daemon) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
+	return d.c.Solve(ctx, nil, so, ch)
+}
+
+func (d daemon) Platforms(ctx context.Context) ([]ocispecs.Platform, error) {
+	return remote.Platforms(ctx, d.c)
+}
+
+func (d daemon) Close() error { return d.c.Close() }
+
+// single is a builder of one BuildKit.
+type single struct {
+	name string
+	s    solver
+}
+
+func (b *single) Name() string { return b.name }
+
+func (b *single) Platforms(ctx context.Context) ([]ocispecs.Platform, error) {
+	return b.s.Platforms(ctx)
+}
+
+func (b *single) Prune(ctx context.Context, ch chan client.UsageInfo, opts ...client.PruneOption) error {
+	return b.s.Client().Prune(ctx, ch, opts...)
+}
+
+func (b *single) DiskUsage(ctx context.Context, opts ...client.DiskUsageOption) ([]*client.UsageInfo, error) {
+	return b.s.Client().DiskUsage(ctx, opts...)
+}
+
+func (b *single) Close() error { return b.s.Close() }
+
+// fleet is a named builder whose nodes share a multi-platform build: each
+// builds its platforms, and the results are merged into one image index.
+type fleet struct {
+	name  string
+	plan  []nodes.Part
+	hosts docker.RegistryHosts
+}
+
+var errFleetCache = errors.New("a builder of several nodes has no cache of its own: prune or inspect each node's daemon")
+
+func (f *fleet) Name() string { return f.name }
+
+func (f *fleet) Platforms(context.Context) ([]ocispecs.Platform, error) {
+	var out []ocispecs.Platform
+	for _, p := range f.plan {
+		if pl, err := parsePlatform(p.Platform); err == nil {
+			out = append(out, pl)
+		}
+	}
+	return out, nil
+}
+
+func (f *fleet) Prune(context.Context, chan client.UsageInfo, ...client.PruneOption) error {
+	return errFleetCache
+}
+
+func (f *fleet) DiskUsage(context.Context, ...client.DiskUsageOption) ([]*client.UsageInfo, error) {
+	return nil, errFleetCache
+}
+
+func (f *fleet) Close() error { return nil }
+
+// BuildKitVersion returns the version of the BuildKit module linked in.
+func BuildKitVersion() string { return embedded.BuildKitVersion() }
+
+// RunChild runs this process as the embedded solver's process in a user
+// namespace when it was started as one: ok is false otherwise, and main
+// goes on.
+func RunChild() (code int, ok bool) { return embedded.RunChild() }

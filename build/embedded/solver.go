@@ -1,0 +1,288 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/docker-build2/docker-build2/build/statedir"
+	"github.com/docker-build2/docker-build2/build/userns"
+	"github.com/docker-build2/docker-build2/daemonconfig"
+	"github.com/gofrs/flock"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/executor/oci"
+	"github.com/moby/buildkit/util/grpcerrors"
+	"github.com/moby/buildkit/version"
+	"google.golang.org/grpc/codes"
+)
+
+// ErrRuncMissing is returned by Open when the OCI runtime is not installed.
+var ErrRuncMissing = errors.New("runc is not installed or not on PATH: the embedded builder runs RUN steps with runc; install it (Debian/Ubuntu: apt-get install runc)")
+
+// NoticeRestart is what Solve tells when the process it shared a solver
+// with exited before the build started, and it starts again.
+const NoticeRestart = "the docker-build2 process this build was sharing exited before the build started: starting again"
+
+// Config is what the embedded solver needs to start. It crosses into the
+// user namespace's process as JSON.
+type Config struct {
+	// Root is the state directory. It is created with mode 0700 when missing.
+	Root string `json:"root"`
+	// Daemon is the daemon.json the builder applies (GC, entitlements,
+	// registry mirrors and insecure registries); nil means defaults.
+	Daemon *daemonconfig.Config `json:"daemon,omitempty"`
+	// CertsDir holds per-registry TLS material in docker's layout
+	// (<dir>/<host>/ca.crt, client.cert, client.key); empty means none.
+	CertsDir string `json:"certsDir,omitempty"`
+	// Log, when not nil, receives BuildKit's own log (for --debug).
+	Log io.Writer `json:"-"`
+	// Debug turns BuildKit's log on in the user namespace's process, which
+	// writes it to its stderr.
+	Debug bool `json:"debug,omitempty"`
+	// Notify, when not nil, is told of what happens besides builds, as it
+	// starts (and returns the function told when it ends): waiting for or
+	// sharing another process's solver, starting again, waiting for the
+	// builds attached to this one before stopping.
+	Notify statedir.Notify `json:"-"`
+}
+
+func (c Config) notify(msg string) (done func()) {
+	if c.Notify == nil {
+		return func() {}
+	}
+	return c.Notify(msg)
+}
+
+// Solver is the embedded BuildKit solver and the client that talks to it.
+// A process opens a given state dir at most once: BuildKit keeps
+// process-wide checksum caches keyed by cache record IDs.
+type Solver struct {
+	cfg Config
+	// ctx is Open's context: when it is done (Ctrl-C), Close stops at once
+	// instead of waiting for attached builds.
+	ctx context.Context
+
+	// maps are the user namespace's ID maps; nil as root.
+	maps *userns.IDMaps
+
+	mu     sync.Mutex
+	client *client.Client
+	mode   mode
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// mode is how this process reaches the controller, and what Close undoes.
+type mode interface {
+	client(ctx context.Context, root string) (*client.Client, error)
+	close(ctx context.Context, notify statedir.Notify) error
+}
+
+// attached builds on the controller of another process on the state dir.
+type attached struct{}
+
+func (attached) client(ctx context.Context, root string) (*client.Client, error) {
+	return statedir.Attach(ctx, root)
+}
+
+func (attached) close(context.Context, statedir.Notify) error { return nil }
+
+// usernsClient is the client of the controller this process started in a
+// user namespace.
+type usernsClient struct{ child *userns.Child }
+
+func (u usernsClient) close(ctx context.Context, _ statedir.Notify) error { return u.child.Stop(ctx) }
+
+// Open starts the embedded solver on cfg.Root, or attaches to the process
+// that serves it. It waits for the state-dir lock (telling cfg.Notify)
+// until ctx is done.
+func Open(ctx context.Context, cfg Config) (*Solver, error) {
+	if _, err := exec.LookPath("runc"); err != nil {
+		return nil, ErrRuncMissing
+	}
+	if cfg.Root == "" {
+		return nil, errors.New("no state directory given")
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("state directory %q: %w", cfg.Root, err)
+	}
+	cfg.Root = root
+	s := &Solver{cfg: cfg, ctx: ctx}
+	if userns.Rootless() {
+		// Checked before anything is written.
+		maps, err := userns.Check()
+		if err != nil {
+			return nil, err
+		}
+		s.maps = &maps
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state directory: %w", err)
+	}
+	if err := s.open(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// open attaches to the process serving the state dir, or becomes it.
+func (s *Solver) open(ctx context.Context) error {
+	m, c, err := statedir.Acquire(ctx, s.cfg.Root, s.own, s.cfg.notify)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		m = attached{}
+	} else if c, err = m.client(ctx, s.cfg.Root); err != nil {
+		_ = m.close(ctx, nil)
+		return err
+	}
+	s.mu.Lock()
+	s.client, s.mode = c, m
+	s.mu.Unlock()
+	return nil
+}
+
+// ownRoot takes the state-dir lock as root of the host (or of a user
+// namespace made by someone else) and runs the controller in this process.
+func ownRoot(ctx context.Context, cfg Config) (mode, error) {
+	lock, err := statedir.TryLock(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	wm := workerMode{process: oci.ProcessSandbox}
+	if userns.InForeignUserNS() {
+		if wm, err = rootlessMode(cfg); err != nil {
+			_ = lock.Unlock()
+			return nil, err
+		}
+	}
+	return startOwner(ctx, cfg, lock, wm)
+}
+
+// startUserNS starts the controller in a user namespace of its own; it
+// returns statedir.ErrBusy while another process holds the state dir.
+func startUserNS(ctx context.Context, cfg Config, maps userns.IDMaps) (mode, error) {
+	cfg.Debug = cfg.Log != nil
+	conf, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	child, err := userns.Start(ctx, conf, maps)
+	if errors.Is(err, userns.ErrBusy) {
+		return nil, statedir.ErrBusy
+	}
+	if err != nil {
+		return nil, err
+	}
+	return usernsClient{child: child}, nil
+}
+
+func (usernsClient) client(ctx context.Context, root string) (*client.Client, error) {
+	c, err := statedir.Attach(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the builder in its user namespace: %w", err)
+	}
+	return c, nil
+}
+
+// Client returns the BuildKit client connected to the solver.
+func (s *Solver) Client() *client.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client
+}
+
+// Root returns the absolute state directory.
+func (s *Solver) Root() string { return s.cfg.Root }
+
+// Solve runs so as client.Solve does, closing ch. When this process was
+// attached to another one's controller and that process exits before the
+// build started (it serves others only while they have requests in
+// flight), nothing was built yet: Solve serves or attaches anew and starts
+// again, up to three times.
+func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
+	defer close(ch)
+	for attempt := 0; ; attempt++ {
+		var started atomic.Bool
+		in := make(chan *client.SolveStatus)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for st := range in {
+				started.Store(true)
+				ch <- st
+			}
+		}()
+		resp, err := s.Client().Solve(ctx, nil, so, in)
+		<-done
+		s.mu.Lock()
+		_, isAttached := s.mode.(attached)
+		s.mu.Unlock()
+		if err == nil || started.Load() || !isAttached || grpcerrors.Code(err) != codes.Unavailable || attempt == 3 {
+			return resp, err
+		}
+		s.cfg.notify(NoticeRestart)()
+		_ = s.Client().Close()
+		if err := s.open(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// own makes this process the one serving the state dir: in a user
+// namespace of its own for a user who is not root, else in this process.
+func (s *Solver) own(ctx context.Context) (mode, error) {
+	if s.maps != nil {
+		return startUserNS(ctx, s.cfg, *s.maps)
+	}
+	return ownRoot(ctx, s.cfg)
+}
+
+// Close stops the solver (after the builds of other processes attached to
+// it end, unless Open's context is done) and releases the state dir. It may
+// be called more than once.
+func (s *Solver) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		c, m := s.client, s.mode
+		s.mu.Unlock()
+		if c != nil {
+			_ = c.Close()
+		}
+		if m != nil {
+			s.closeErr = m.close(s.ctx, s.cfg.notify)
+		}
+	})
+	return s.closeErr
+}
+
+// unlock releases a state-dir lock; nil is none.
+func unlock(l *flock.Flock) error {
+	if l == nil {
+		return nil
+	}
+	return l.Unlock()
+}
+
+// BuildKitVersion returns the version of the BuildKit module linked in.
+func BuildKitVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == "github.com/moby/buildkit" {
+				return d.Version
+			}
+		}
+	}
+	return version.Version
+}

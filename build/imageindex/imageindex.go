@@ -1,0 +1,164 @@
+// Package imageindex puts the per-platform images of a build split across
+// nodes back together: an OCI image index pushed to a registry, or one
+// OCI layout tarball holding every platform.
+//
+// It reaches registries through the RegistryHosts it is given, so pushes
+// use the same mirrors, insecure registries, certificates and credentials
+// as the solver. Imports: containerd's remotes, the OCI image spec and the
+// standard library; no project package.
+package imageindex
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Index returns the JSON of an OCI image index listing descs.
+func Index(descs []ocispecs.Descriptor) ([]byte, error) {
+	return json.Marshal(ocispecs.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispecs.MediaTypeImageIndex,
+		Manifests: descs,
+	})
+}
+
+// Push pushes the index idx under ref; the manifests it lists must be in
+// the repository already.
+func Push(ctx context.Context, hosts docker.RegistryHosts, ref string, idx []byte) error {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return fmt.Errorf("image name %q: %w", ref, err)
+	}
+	named = reference.TagNameOnly(named)
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
+	pusher, err := resolver.Pusher(ctx, named.String())
+	if err != nil {
+		return fmt.Errorf("pushing %s: %w", named, err)
+	}
+	desc := ocispecs.Descriptor{MediaType: ocispecs.MediaTypeImageIndex, Digest: digest.FromBytes(idx), Size: int64(len(idx))}
+	w, err := pusher.Push(ctx, desc)
+	if cerrdefs.IsAlreadyExists(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pushing %s: %w", named, err)
+	}
+	if _, err := w.Write(idx); err != nil {
+		_ = w.Close()
+		return fmt.Errorf("pushing %s: %w", named, err)
+	}
+	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil && !cerrdefs.IsAlreadyExists(err) {
+		return fmt.Errorf("pushing %s: %w", named, err)
+	}
+	return nil
+}
+
+// WithCredentials gives every host of hosts an authorizer that asks creds
+// for a host's user name and secret (an identity token when the name is
+// empty).
+func WithCredentials(hosts docker.RegistryHosts, creds func(host string) (string, string, error)) docker.RegistryHosts {
+	auth := docker.NewDockerAuthorizer(docker.WithAuthCreds(creds))
+	return func(host string) ([]docker.RegistryHost, error) {
+		rs, err := hosts(host)
+		for i := range rs {
+			rs[i].Authorizer = auth
+		}
+		return rs, err
+	}
+}
+
+// Layout is one platform's OCI layout tarball.
+type Layout struct {
+	File     string
+	Platform ocispecs.Platform
+}
+
+// MergeOCI writes one OCI layout tarball holding every layout: all blobs
+// once, and an index listing each platform's manifests.
+func MergeOCI(w io.Writer, layouts []Layout) error {
+	tw := tar.NewWriter(w)
+	seen := map[string]bool{}
+	var manifests []ocispecs.Descriptor
+	for _, l := range layouts {
+		if err := copyLayout(tw, l.File, seen, func(idx ocispecs.Index) {
+			for _, d := range idx.Manifests {
+				p := l.Platform
+				d.Platform = &p
+				d.Annotations = nil
+				manifests = append(manifests, d)
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	idx, err := Index(manifests)
+	if err != nil {
+		return err
+	}
+	for _, e := range []struct {
+		name string
+		dt   []byte
+	}{{ocispecs.ImageLayoutFile, []byte(`{"imageLayoutVersion":"1.0.0"}`)}, {"index.json", idx}} {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.dt)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(e.dt); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func copyLayout(tw *tar.Writer, file string, seen map[string]bool, onIndex func(ocispecs.Index)) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	tr := tar.NewReader(f)
+	gotIndex := false
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			if !gotIndex {
+				return errors.New("a node's OCI tarball has no index.json")
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading a node's OCI tarball: %w", err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		switch {
+		case name == "index.json":
+			var idx ocispecs.Index
+			if err := json.NewDecoder(tr).Decode(&idx); err != nil {
+				return fmt.Errorf("reading a node's index.json: %w", err)
+			}
+			gotIndex = true
+			onIndex(idx)
+		case name == ocispecs.ImageLayoutFile || seen[name]:
+		default:
+			seen[name] = true
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if _, err := io.Copy(tw, tr); err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,181 @@
+// Package nodes keeps the named builders, each a list of BuildKit daemons
+// (nodes) that serve some platforms, and plans which node builds which
+// platform of a build.
+//
+// Imports: build/remote, build/internal/atomicfile, containerd's platforms
+// and the standard library; never docker/cli (the store's directory comes
+// in as a value).
+package nodes
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/docker-build2/docker-build2/build/internal/atomicfile"
+	"github.com/docker-build2/docker-build2/build/remote"
+)
+
+// Node is one BuildKit daemon of a named builder.
+type Node struct {
+	Name          string   `json:"name"`
+	Endpoint      string   `json:"endpoint"`
+	Platforms     []string `json:"platforms,omitempty"`
+	TLSCACert     string   `json:"tlscacert,omitempty"`
+	TLSCert       string   `json:"tlscert,omitempty"`
+	TLSKey        string   `json:"tlskey,omitempty"`
+	TLSServerName string   `json:"tlsservername,omitempty"`
+}
+
+// Remote is how to connect to the node.
+func (n Node) Remote() remote.Config {
+	return remote.Config{Address: n.Endpoint, TLSCACert: n.TLSCACert, TLSCert: n.TLSCert, TLSKey: n.TLSKey, TLSServerName: n.TLSServerName}
+}
+
+// Builder is a named builder.
+type Builder struct {
+	Name  string `json:"name"`
+	Nodes []Node `json:"nodes"`
+}
+
+// Default is the name of the embedded builder, which the store never holds.
+const Default = "default"
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// ValidName reports whether name can name a builder or a node.
+func ValidName(name string) bool { return validName.MatchString(name) }
+
+// Validate checks a builder before it is stored.
+func (b *Builder) Validate() error {
+	if !ValidName(b.Name) || b.Name == Default {
+		return fmt.Errorf("builder name %q: use letters, digits, '.', '_' and '-' (and not %q)", b.Name, Default)
+	}
+	if len(b.Nodes) == 0 {
+		return fmt.Errorf("builder %s: give at least one node", b.Name)
+	}
+	seen := map[string]bool{}
+	for _, n := range b.Nodes {
+		if seen[n.Name] {
+			return fmt.Errorf("builder %s: node %q is given twice", b.Name, n.Name)
+		}
+		seen[n.Name] = true
+	}
+	return nil
+}
+
+// Store keeps named builders as JSON files in Dir/builders, and the name
+// of the current one in Dir/current.
+type Store struct{ Dir string }
+
+func (s Store) path(name string) string { return filepath.Join(s.Dir, "builders", name+".json") }
+func (s Store) currentPath() string     { return filepath.Join(s.Dir, "current") }
+func notFound(name string) error {
+	return fmt.Errorf("no builder named %q: see docker build2 builder ls", name)
+}
+func (s Store) exists(name string) bool { _, err := os.Stat(s.path(name)); return err == nil }
+func (s Store) mkdir(parts ...string) error {
+	return os.MkdirAll(filepath.Join(append([]string{s.Dir}, parts...)...), 0o700)
+}
+
+// Get reads the builder called name.
+func (s Store) Get(name string) (*Builder, error) {
+	dt, err := os.ReadFile(s.path(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, notFound(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var b Builder
+	if err := json.Unmarshal(dt, &b); err != nil {
+		return nil, fmt.Errorf("builder %q: %s is not valid JSON: %w", name, s.path(name), err)
+	}
+	return &b, nil
+}
+
+// List returns every builder, by name.
+func (s Store) List() ([]*Builder, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Dir, "builders"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Builder
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			b, err := s.Get(name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Create stores a new builder; one of that name must not exist.
+func (s Store) Create(b *Builder) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	if s.exists(b.Name) {
+		return fmt.Errorf("builder %q exists already: remove it first (docker build2 builder rm %s)", b.Name, b.Name)
+	}
+	if err := s.mkdir("builders"); err != nil {
+		return err
+	}
+	dt, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(s.path(b.Name), append(dt, '\n'), 0o600)
+}
+
+// Remove deletes the builder called name; it stops being the current one.
+func (s Store) Remove(name string) error {
+	if !s.exists(name) {
+		return notFound(name)
+	}
+	if err := os.Remove(s.path(name)); err != nil {
+		return err
+	}
+	if s.Current() == name {
+		_ = os.Remove(s.currentPath())
+	}
+	return nil
+}
+
+// Current is the name of the builder chosen with Use; "" is the embedded one.
+func (s Store) Current() string {
+	dt, err := os.ReadFile(s.currentPath())
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(dt))
+}
+
+// Use makes name the current builder; Default goes back to the embedded one.
+func (s Store) Use(name string) error {
+	if name == Default {
+		if err := os.Remove(s.currentPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if !s.exists(name) {
+		return notFound(name)
+	}
+	if err := s.mkdir(); err != nil {
+		return err
+	}
+	return atomicfile.Write(s.currentPath(), []byte(name+"\n"), 0o600)
+}

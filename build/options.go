@@ -1,0 +1,123 @@
+package build
+
+import (
+	"context"
+	"io"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+)
+
+// Options describes one build. Package plugin fills it from flags, having
+// checked every value; Run checks only what needs the builder.
+type Options struct {
+	// The build context is one of ContextDir (a local directory),
+	// ContextTar (a tar stream, the context "-") or ContextURL (a Git
+	// repository or an HTTP(S) tarball): exactly one is set.
+	ContextDir string
+	ContextTar io.ReadCloser
+	ContextURL string
+	// DockerfileDir is the local directory that holds the Dockerfile. Empty
+	// means the Dockerfile is read from the context (only with ContextTar
+	// or ContextURL).
+	DockerfileDir string
+	// DockerfileName is the Dockerfile's file name inside DockerfileDir (or
+	// its path inside the context). Empty means "Dockerfile".
+	DockerfileName string
+	// Target is the stage to build; empty means the last one.
+	Target string
+	// BuildArgs are the build-time variables (--build-arg).
+	BuildArgs map[string]string
+	// Labels are set on the image (--label).
+	Labels map[string]string
+	// NoCache builds every step anew.
+	NoCache bool
+	// NoCacheFilter names stages that must not use the cache.
+	NoCacheFilter []string
+	// Pull resolves every image from its registry again.
+	Pull bool
+	// Platforms are the target platforms; empty means the builder's own.
+	Platforms []string
+	// CacheImports and CacheExports are --cache-from and --cache-to.
+	CacheImports []CacheSpec
+	CacheExports []CacheSpec
+	// NetworkMode is "default", "none" or "host".
+	NetworkMode string
+	// ExtraHosts are "host=ip" pairs added to /etc/hosts of RUN steps.
+	ExtraHosts []string
+	// Allow lists the entitlements the build asks for.
+	Allow []string
+
+	// Tags name the image; outputs that take a name get them unless they
+	// name one themselves.
+	Tags []string
+	// Outputs are where the result goes. None means: into the Docker
+	// engine when Engine is set and answers, else nowhere (the result stays
+	// in the build cache, and the status says so).
+	Outputs []Output
+	// Stdout receives outputs whose Dest is "-".
+	Stdout io.Writer
+	// Engine loads docker images into the Docker engine; nil means there is
+	// no engine to load into.
+	Engine ImageLoader
+	// IIDFile and MetadataFile, when set, receive the image ID and the
+	// build's metadata (JSON, as buildx writes it) once the build succeeded.
+	IIDFile      string
+	MetadataFile string
+
+	// Session holds the session providers (registry auth, secrets, ssh).
+	Session []session.Attachable
+	// NoHistory keeps the build out of the builder's build history, which
+	// would store every step's output (a secret a step prints included).
+	// The embedded builder keeps no history at all; this is for remote ones.
+	NoHistory bool
+}
+
+// Output is one destination of the result.
+type Output struct {
+	// Type is local, tar, oci, docker, image, registry or cacheonly.
+	Type string
+	// Dest is the directory (local) or file (tar, oci, docker) written;
+	// "-" is Options.Stdout. A docker output with no Dest is loaded into
+	// the Docker engine.
+	Dest string
+	// Attrs are the exporter's other attributes (name, push, compression …).
+	Attrs map[string]string
+}
+
+// CacheSpec is one --cache-from or --cache-to entry.
+type CacheSpec struct {
+	// Type is registry, local or inline.
+	Type  string
+	Attrs map[string]string
+}
+
+// ImageLoader loads docker image tarballs into the Docker engine.
+type ImageLoader interface {
+	// Endpoint names the engine, for messages.
+	Endpoint() string
+	// Available returns nil when the engine answers, else why not.
+	Available(ctx context.Context) error
+	// Load returns the writer the tarball goes into, and wait, which
+	// returns once the engine has loaded what was written.
+	Load(ctx context.Context) (w io.WriteCloser, wait func() error, err error)
+}
+
+// Result is what a finished build reports.
+type Result struct {
+	// ExporterResponse holds exporter metadata such as
+	// "containerimage.digest" and "containerimage.config.digest".
+	ExporterResponse map[string]string
+}
+
+// ImageID is the ID docker shows for the image built: its config digest,
+// else its manifest digest; "" when the build made no image.
+func (r *Result) ImageID() string {
+	if id := r.ExporterResponse[exporterConfigDigest]; id != "" {
+		return id
+	}
+	return r.ExporterResponse[exporterImageDigest]
+}
+
+// SolveStatus is BuildKit's solve status, as Run and Open report it.
+type SolveStatus = client.SolveStatus

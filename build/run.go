@@ -1,0 +1,148 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/moby/buildkit/client"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Run builds opts on b, the one way every kind of builder builds: it checks
+// the platforms, falls back to the built-in Dockerfile frontend when the
+// Dockerfile's "# syntax=" image cannot be had, solves (on each node of a
+// builder of several, merging the results), writes the outputs (files
+// only once the build succeeded) and the image ID and metadata files.
+//
+// Status updates, the solver's and Run's own steps, go to status, which
+// Run does not close: the caller does, once it has closed b too.
+func Run(ctx context.Context, b Builder, opts Options, status chan<- *client.SolveStatus) (*Result, error) {
+	res, err := b.run(ctx, opts, status)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeResultFiles(opts, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (b *single) run(ctx context.Context, opts Options, status chan<- *client.SolveStatus) (*Result, error) {
+	if err := checkPlatforms(ctx, b.s, opts.Platforms); err != nil {
+		return nil, err
+	}
+	builtin := useBuiltinFrontend(ctx, b.s.Client(), opts, status)
+	outs, err := newOutputs(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer outs.discard()
+	if outs.cacheOnly {
+		notice(status, NoticeCacheOnly)
+	}
+	resp, err := solve(ctx, b.s, opts, outs.exports, builtin, status)
+	if err != nil {
+		return nil, err
+	}
+	if err := outs.finish(status); err != nil {
+		return nil, err
+	}
+	return &Result{ExporterResponse: resp.ExporterResponse}, nil
+}
+
+// solve runs one solve on s, its status forwarded to status.
+func solve(ctx context.Context, s solver, opts Options, exports []client.ExportEntry, builtin bool, status chan<- *client.SolveStatus) (*client.SolveResponse, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(context.Canceled)
+	so, err := solveOpt(opts, exports, builtin, cancel)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan *client.SolveStatus)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		forward(ch, status)
+	}()
+	resp, err := s.Solve(ctx, *so, ch)
+	<-done
+	if err != nil {
+		var changed *ContextChangedError
+		if errors.As(context.Cause(ctx), &changed) {
+			return nil, changed
+		}
+		return nil, explainLoop(err, so.LocalMounts)
+	}
+	return resp, nil
+}
+
+// useBuiltinFrontend reports whether to build with the built-in Dockerfile
+// frontend, saying so on status: when the Dockerfile's "# syntax=" names a
+// stable docker/dockerfile image that the builder cannot resolve (no
+// network, air-gapped), which the built-in frontend stands in for.
+func useBuiltinFrontend(ctx context.Context, c *client.Client, opts Options, status chan<- *client.SolveStatus) bool {
+	ref := opts.BuildArgs["BUILDKIT_SYNTAX"]
+	if ref == "" && opts.DockerfileDir != "" {
+		name := opts.DockerfileName
+		if name == "" {
+			name = "Dockerfile"
+		}
+		dt, err := os.ReadFile(filepath.Join(opts.DockerfileDir, name))
+		if err != nil {
+			return false
+		}
+		ref = Syntax(dt)
+	}
+	ref, _, _ = strings.Cut(strings.TrimSpace(ref), " ")
+	if ref == "" || !BuiltinCovers(ref) {
+		return false
+	}
+	err := resolveImage(ctx, c, ref, opts.Session)
+	if err == nil {
+		return false
+	}
+	notice(status, fmt.Sprintf("WARNING: cannot resolve the Dockerfile frontend %s: building with the built-in Dockerfile frontend of BuildKit %s instead (%v)", ref, BuildKitVersion(), err))
+	return true
+}
+
+// checkPlatforms fails before the build starts when one of wanted is not
+// among the platforms s runs.
+func checkPlatforms(ctx context.Context, s interface {
+	Platforms(context.Context) ([]ocispecs.Platform, error)
+}, wanted []string,
+) error {
+	if len(wanted) == 0 {
+		return nil
+	}
+	have, err := s.Platforms(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range wanted {
+		want, err := parsePlatform(p)
+		if err != nil {
+			return err
+		}
+		if !platforms.Any(have...).Match(want) {
+			supported := make([]string, 0, len(have))
+			for _, h := range have {
+				supported = append(supported, platforms.Format(h))
+			}
+			return &UnsupportedPlatformError{Platform: platforms.Format(want), Supported: supported}
+		}
+	}
+	return nil
+}
+
+func parsePlatform(p string) (ocispecs.Platform, error) {
+	pl, err := platforms.Parse(p)
+	if err != nil {
+		return pl, fmt.Errorf("platform %q: %w", p, err)
+	}
+	return platforms.Normalize(pl), nil
+}

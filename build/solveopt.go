@@ -1,0 +1,151 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/upload/uploadprovider"
+	"github.com/moby/buildkit/util/entitlements"
+	"github.com/tonistiigi/fsutil"
+)
+
+// NetworkModes are the values Options.NetworkMode takes.
+var NetworkModes = []string{"default", "none", "host"}
+
+// solveOpt turns opts into BuildKit's SolveOpt with exports; builtin
+// ignores the Dockerfile's "# syntax=" directive; fail stops the build when
+// a local context changes while it is sent.
+func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail func(error)) (*client.SolveOpt, error) {
+	attrs := frontendAttrs(opts, builtin)
+	mounts, sess, err := inputs(opts, attrs, fail)
+	if err != nil {
+		return nil, err
+	}
+	allow, err := network(opts, attrs)
+	if err != nil {
+		return nil, err
+	}
+	var sharedKey string
+	if opts.ContextDir != "" {
+		if abs, err := filepath.Abs(opts.ContextDir); err == nil {
+			sharedKey = abs
+		}
+	}
+	return &client.SolveOpt{
+		Exports:             exports,
+		CacheImports:        cacheEntries(opts.CacheImports),
+		CacheExports:        cacheEntries(opts.CacheExports),
+		LocalMounts:         mounts,
+		SharedKey:           sharedKey,
+		Frontend:            "dockerfile.v0",
+		FrontendAttrs:       attrs,
+		Session:             sess,
+		AllowedEntitlements: append(allow, opts.Allow...),
+		Internal:            opts.NoHistory,
+	}, nil
+}
+
+// inputs are the build context and the Dockerfile: local mounts (watched
+// while they are sent), an upload or a URL, named in attrs.
+func inputs(opts Options, attrs map[string]string, fail func(error)) (map[string]fsutil.FS, []session.Attachable, error) {
+	mounts := map[string]fsutil.FS{}
+	sess := append([]session.Attachable{}, opts.Session...)
+	switch {
+	case opts.ContextTar != nil:
+		up := uploadprovider.New()
+		attrs["context"] = up.Add(opts.ContextTar)
+		sess = append(sess, up)
+	case opts.ContextURL != "":
+		attrs["context"] = opts.ContextURL
+	case opts.ContextDir != "":
+		fs, err := fsutil.NewFS(opts.ContextDir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("build context %q: %w", opts.ContextDir, err)
+		}
+		mounts["context"] = newGuardFS(fs, opts.ContextDir, "context", fail)
+	default:
+		return nil, nil, errors.New("no build context given")
+	}
+	if opts.DockerfileDir != "" {
+		fs, err := fsutil.NewFS(opts.DockerfileDir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dockerfile directory %q: %w", opts.DockerfileDir, err)
+		}
+		mounts["dockerfile"] = newGuardFS(fs, opts.DockerfileDir, "dockerfile", fail)
+		if opts.ContextTar != nil || opts.ContextURL != "" {
+			attrs["dockerfilekey"] = "dockerfile"
+		}
+	}
+	return mounts, sess, nil
+}
+
+// frontendAttrs are the Dockerfile frontend's options.
+func frontendAttrs(opts Options, builtin bool) map[string]string {
+	attrs := map[string]string{"filename": opts.DockerfileName}
+	if attrs["filename"] == "" {
+		attrs["filename"] = "Dockerfile"
+	}
+	if builtin {
+		// The Dockerfile frontend forwards to a "# syntax=" image only
+		// when no cmdline is given.
+		attrs["cmdline"] = ""
+	}
+	if opts.Target != "" {
+		attrs["target"] = opts.Target
+	}
+	for _, k := range sortedKeys(opts.BuildArgs) {
+		attrs["build-arg:"+k] = opts.BuildArgs[k]
+	}
+	for _, k := range sortedKeys(opts.Labels) {
+		attrs["label:"+k] = opts.Labels[k]
+	}
+	if opts.NoCache {
+		attrs["no-cache"] = ""
+	} else if len(opts.NoCacheFilter) > 0 {
+		attrs["no-cache"] = strings.Join(opts.NoCacheFilter, ",")
+	}
+	if len(opts.Platforms) > 0 {
+		attrs["platform"] = strings.Join(opts.Platforms, ",")
+	}
+	if opts.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	if len(opts.ExtraHosts) > 0 {
+		attrs["add-hosts"] = strings.Join(opts.ExtraHosts, ",")
+	}
+	return attrs
+}
+
+// network sets the RUN steps' network mode in attrs and returns the
+// entitlement it needs.
+func network(opts Options, attrs map[string]string) ([]string, error) {
+	switch opts.NetworkMode {
+	case "", "default":
+		return nil, nil
+	case "none":
+		attrs["force-network-mode"] = "none"
+		return nil, nil
+	case "host":
+		attrs["force-network-mode"] = "host"
+		return []string{string(entitlements.EntitlementNetworkHost)}, nil
+	}
+	return nil, fmt.Errorf("network mode %q is not supported: use %s", opts.NetworkMode, strings.Join(NetworkModes, ", "))
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+func cacheEntries(specs []CacheSpec) []client.CacheOptionsEntry {
+	out := make([]client.CacheOptionsEntry, 0, len(specs))
+	for _, c := range specs {
+		out = append(out, client.CacheOptionsEntry{Type: c.Type, Attrs: c.Attrs})
+	}
+	return out
+}

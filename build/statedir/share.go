@@ -1,0 +1,144 @@
+package statedir
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/stats"
+)
+
+// NoticeDraining is what Server.Drain tells while other processes' builds
+// keep it serving.
+const NoticeDraining = "waiting for the builds of other docker-build2 processes sharing this builder to finish"
+
+// drainQuiet is how long the holder waits with no attached request in
+// flight before it stops serving: clients make several calls per build.
+const drainQuiet = 250 * time.Millisecond
+
+// Server is the holder's side: the socket listener and a count of the
+// requests other processes have in flight. Its zero value is ready; give it
+// to grpc.NewServer as the stats handler and interceptors.
+type Server struct {
+	lis      net.Listener
+	path     string
+	inflight atomic.Int64
+	last     atomic.Int64 // unix nanos of the last attached request's end
+	conns    atomic.Int64 // connections open through the socket
+	once     sync.Once
+}
+
+// TagConn, HandleConn, TagRPC and HandleRPC make Server a gRPC
+// stats.Handler that counts the connections other processes hold open: a
+// client keeps its connection for its whole build.
+func (s *Server) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	return context.WithValue(ctx, socketConnKey{}, info.RemoteAddr != nil && info.RemoteAddr.Network() == "unix")
+}
+
+func (s *Server) HandleConn(ctx context.Context, st stats.ConnStats) {
+	if fromSocket, _ := ctx.Value(socketConnKey{}).(bool); !fromSocket {
+		return
+	}
+	switch st.(type) {
+	case *stats.ConnBegin:
+		s.conns.Add(1)
+	case *stats.ConnEnd:
+		s.conns.Add(-1)
+	}
+}
+
+func (s *Server) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (s *Server) HandleRPC(context.Context, stats.RPCStats) {}
+
+type socketConnKey struct{}
+
+// Serve serves server on root's socket (owner only).
+func (s *Server) Serve(server *grpc.Server, root string) error {
+	path := SocketPath(root)
+	_ = os.Remove(path) // a socket left by a process that died
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("serving the builder on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = lis.Close()
+		return err
+	}
+	s.lis, s.path = lis, path
+	go func() { _ = server.Serve(lis) }()
+	return nil
+}
+
+// fromOtherProcess reports whether a request came through the socket.
+func fromOtherProcess(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	return ok && p.Addr != nil && p.Addr.Network() == "unix"
+}
+
+func (s *Server) begin() { s.inflight.Add(1) }
+
+func (s *Server) end() {
+	s.last.Store(time.Now().UnixNano())
+	s.inflight.Add(-1)
+}
+
+// Drain waits until no other process has a request in flight and either
+// none holds a connection open or none has made a request for drainQuiet,
+// then stops accepting new ones.
+func (s *Server) Drain(ctx context.Context, notify Notify) {
+	s.once.Do(func() {
+		done := func() {}
+		defer func() { done() }()
+		told := false
+		for {
+			quietFor := time.Since(time.Unix(0, s.last.Load()))
+			if s.inflight.Load() == 0 && (s.conns.Load() == 0 || s.last.Load() == 0 || quietFor >= drainQuiet) {
+				break
+			}
+			if !told && s.inflight.Load() > 0 {
+				done = notify(NoticeDraining)
+				told = true
+			}
+			select {
+			case <-ctx.Done():
+				s.stop()
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		s.stop()
+	})
+}
+
+func (s *Server) stop() {
+	if s.lis != nil {
+		_ = s.lis.Close()
+		_ = os.Remove(s.path)
+	}
+}
+
+// UnaryInterceptor and StreamInterceptor count the requests that come
+// through the socket, which Drain waits for.
+func (s *Server) UnaryInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if fromOtherProcess(ctx) {
+		s.begin()
+		defer s.end()
+	}
+	return handler(ctx, req)
+}
+
+// StreamInterceptor is UnaryInterceptor for streams.
+func (s *Server) StreamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if fromOtherProcess(ss.Context()) {
+		s.begin()
+		defer s.end()
+	}
+	return handler(srv, ss)
+}

@@ -1,0 +1,69 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/docker-build2/docker-build2/build"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/moby/buildkit/client"
+	"github.com/spf13/cobra"
+)
+
+type duOptions struct {
+	state   stateOptions
+	verbose bool
+	filter  []string
+}
+
+func newDiskUsageCommand(dockerCLI command.Cli) *cobra.Command {
+	var o duOptions
+	cmd := &cobra.Command{
+		Use:   "du",
+		Short: "Disk usage of the build cache",
+		Args:  cli.NoArgs,
+		RunE: withSignals(func(ctx context.Context, _ []string) error {
+			return runDiskUsage(ctx, dockerCLI, o)
+		}),
+	}
+	cmd.Flags().StringArrayVar(&o.filter, "filter", nil, "Provide filter values")
+	cmd.Flags().BoolVar(&o.verbose, "verbose", false, "Provide a more verbose output")
+	addStateFlags(cmd.Flags(), &o.state)
+	return cmd
+}
+
+func runDiskUsage(ctx context.Context, dockerCLI command.Cli, o duOptions) error {
+	pi, err := pruneInfo(o.filter)
+	if err != nil {
+		return usageErrf("--filter: %w", err)
+	}
+	var du []*client.UsageInfo
+	if err := withBuilder(ctx, dockerCLI, o.state, func(b build.Builder) error {
+		du, err = b.DiskUsage(ctx, client.WithFilter(pi.Filter))
+		return err
+	}); err != nil {
+		return err
+	}
+	sort.Slice(du, func(i, j int) bool { return du[i].Size > du[j].Size })
+	tw := tabwriter.NewWriter(dockerCLI.Out(), 1, 8, 1, '\t', 0)
+	if o.verbose {
+		for _, u := range du {
+			printVerbose(tw, u)
+		}
+	} else if len(du) > 0 {
+		fmt.Fprintln(tw, usageHeader)
+		for _, u := range du {
+			printUsageRow(tw, u)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(o.filter) == 0 {
+		printSummary(dockerCLI.Out(), du)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/docker-build2/docker-build2/build"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/opts"
+	"github.com/docker/go-units"
+	"github.com/moby/buildkit/client"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+)
+
+type pruneOptions struct {
+	state         stateOptions
+	all           bool
+	force         bool
+	verbose       bool
+	filter        []string
+	reservedSpace opts.MemBytes
+	maxUsedSpace  opts.MemBytes
+	minFreeSpace  opts.MemBytes
+}
+
+func newPruneCommand(dockerCLI command.Cli) *cobra.Command {
+	var o pruneOptions
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove build cache",
+		Args:  cli.NoArgs,
+		RunE: withSignals(func(ctx context.Context, _ []string) error {
+			return runPrune(ctx, dockerCLI, o)
+		}),
+	}
+	flags := cmd.Flags()
+	flags.BoolVarP(&o.all, "all", "a", false, "Include internal/frontend images")
+	flags.StringArrayVar(&o.filter, "filter", nil, `Provide filter values (e.g., "until=24h")`)
+	flags.Var(&o.reservedSpace, "reserved-space", "Amount of disk space always allowed to keep for cache")
+	flags.Var(&o.minFreeSpace, "min-free-space", "Target amount of free disk space after pruning")
+	flags.Var(&o.maxUsedSpace, "max-used-space", "Maximum amount of disk space allowed to keep for cache")
+	flags.BoolVar(&o.verbose, "verbose", false, "Provide a more verbose output")
+	flags.BoolVarP(&o.force, "force", "f", false, "Do not prompt for confirmation")
+	flags.Var(&o.reservedSpace, "keep-storage", "Amount of disk space to keep for cache")
+	_ = flags.MarkDeprecated("keep-storage", "keep-storage flag has been changed to reserved-space")
+	addStateFlags(flags, &o.state)
+	return cmd
+}
+
+func runPrune(ctx context.Context, dockerCLI command.Cli, o pruneOptions) error {
+	pi, err := pruneInfo(o.filter)
+	if err != nil {
+		return usageErrf("--filter: %w", err)
+	}
+	if !o.force {
+		warning := "WARNING! This will remove all dangling build cache. Are you sure you want to continue?"
+		if o.all {
+			warning = "WARNING! This will remove all build cache. Are you sure you want to continue?"
+		}
+		if !confirm(dockerCLI.In(), dockerCLI.Out(), warning) {
+			return nil
+		}
+	}
+	return withBuilder(ctx, dockerCLI, o.state, func(b build.Builder) error { return prune(ctx, dockerCLI, b, pi, o) })
+}
+
+func prune(ctx context.Context, dockerCLI command.Cli, b build.Builder, pi *client.PruneInfo, o pruneOptions) error {
+	popts := []client.PruneOption{
+		client.WithKeepOpt(pi.KeepDuration, o.reservedSpace.Value(), o.maxUsedSpace.Value(), o.minFreeSpace.Value()),
+		client.WithFilter(pi.Filter),
+	}
+	if o.all {
+		popts = append(popts, client.PruneAll)
+	}
+	ch := make(chan client.UsageInfo)
+	var total int64
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		tw := tabwriter.NewWriter(dockerCLI.Out(), 1, 8, 1, '\t', 0)
+		first := true
+		for du := range ch {
+			total += du.Size
+			if o.verbose {
+				printVerbose(tw, &du)
+				continue
+			}
+			if first {
+				fmt.Fprintln(tw, usageHeader)
+				first = false
+			}
+			printUsageRow(tw, &du)
+			_ = tw.Flush()
+		}
+		return tw.Flush()
+	})
+	err := b.Prune(ctx, ch, popts...)
+	close(ch)
+	if err2 := eg.Wait(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(dockerCLI.Out(), 1, 8, 1, '\t', 0)
+	fmt.Fprintf(tw, "Total:\t%s\n", units.HumanSize(float64(total)))
+	return tw.Flush()
+}

@@ -1,0 +1,79 @@
+package plugin
+
+import (
+	"io"
+	"path/filepath"
+
+	"github.com/containerd/console"
+	"github.com/docker-build2/docker-build2/build"
+	"github.com/docker-build2/docker-build2/build/nodes"
+	"github.com/docker-build2/docker-build2/daemonconfig"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/debug"
+	"github.com/moby/buildkit/client"
+	"github.com/spf13/pflag"
+)
+
+// stateOptions locate the embedded builder's state and configuration.
+type stateOptions struct {
+	root         string
+	daemonConfig string
+	certsDir     string
+}
+
+func addStateFlags(flags *pflag.FlagSet, o *stateOptions) {
+	flags.StringVar(&o.root, "root", defaultRoot(), "State directory of the embedded builder; $DOCKER_BUILD2_ROOT sets the default")
+	flags.StringVar(&o.daemonConfig, "daemon-config", defaultDaemonConfig(), "daemon.json the embedded builder applies (builder.gc, builder.entitlements, registry-mirrors, insecure-registries); $DOCKER_BUILD2_DAEMON_CONFIG sets the default")
+	flags.StringVar(&o.certsDir, "certs-dir", defaultCertsDir(), "Registry certificates in docker's certs.d layout; $DOCKER_BUILD2_CERTS_DIR sets the default")
+	_ = flags.MarkHidden("certs-dir")
+}
+
+// target is the builder a command opens: the one named, with the embedded
+// builder's state, daemon.json and certificates, and the docker config's
+// named builders and registry credentials.
+func (o stateOptions) target(dockerCLI command.Cli, daemonCfg *daemonconfig.Config, status chan<- *client.SolveStatus) build.Target {
+	var log io.Writer
+	if debug.IsEnabled() {
+		log = dockerCLI.Err()
+	}
+	return build.Target{
+		Store:       builderStore(dockerCLI),
+		Root:        o.root,
+		Daemon:      daemonCfg,
+		CertsDir:    o.certsDir,
+		Log:         log,
+		Credentials: registryCredentials(dockerCLI),
+		Status:      status,
+	}
+}
+
+// builderStore keeps named builders beside the docker config file.
+func builderStore(dockerCLI command.Cli) nodes.Store {
+	return nodes.Store{Dir: filepath.Join(filepath.Dir(dockerCLI.ConfigFile().Filename), "build2")}
+}
+
+// registryCredentials reads a registry's credentials from the docker
+// config (credential helpers included).
+func registryCredentials(dockerCLI command.Cli) func(host string) (string, string, error) {
+	return func(host string) (string, string, error) {
+		if host == "registry-1.docker.io" {
+			host = "https://index.docker.io/v1/"
+		}
+		ac, err := dockerCLI.ConfigFile().GetAuthConfig(host)
+		if err != nil {
+			return "", "", err
+		}
+		if ac.IdentityToken != "" {
+			return "", ac.IdentityToken, nil
+		}
+		return ac.Username, ac.Password, nil
+	}
+}
+
+// terminal is stderr when it is a terminal, for the live progress view.
+func terminal(dockerCLI command.Cli) console.File {
+	if f, ok := dockerCLI.Err().File(); ok && dockerCLI.Err().IsTerminal() {
+		return f
+	}
+	return nil
+}

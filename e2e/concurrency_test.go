@@ -164,6 +164,13 @@ func TestInterrupt(t *testing.T) {
 			}
 			assert.Equal(t, want, exitCode(err), stderr.String())
 			assert.Less(t, elapsed, 2*time.Second, "exit within 2 s of the signal")
+			// The step the signal stopped is shown cancelled, and the error
+			// is rendered once. BuildKit attaches no Dockerfile source to a
+			// cancelled step (the client stops waiting for the solve), so
+			// there is no "Dockerfile:3" excerpt to show.
+			assert.Regexp(t, `#(\d+) \[3/3\] RUN echo started-long-step && sleep 60\n(#\d+ .*\n)*#\d+ CANCELED`, stderr.String())
+			assert.Regexp(t, `(?m)^ERROR: .*context canceled$`, stderr.String())
+			assert.Equal(t, 1, strings.Count(stderr.String(), "ERROR:"), stderr.String())
 			assert.Empty(t, leftovers(t, state))
 
 			// The lock is free and the finished step is reused.

@@ -9,20 +9,22 @@ import (
 
 	"github.com/docker-build2/docker-build2/build/statedir"
 	"github.com/docker-build2/docker-build2/build/userns"
+	"github.com/moby/buildkit/executor/oci"
 )
 
-// RunChild runs this process as the solver's process in a user namespace
-// when Open started it so: ok is false otherwise, and main goes on.
+// RunChild runs this process as the solver's own process when Open
+// started it so: ok is false otherwise, and main goes on.
 func RunChild() (code int, ok bool) {
 	if !userns.IsChild() {
 		return 0, false
 	}
-	return userns.Run(serveUserNS), true
+	return userns.Run(serveChild), true
 }
 
-// serveUserNS takes the state dir and runs the controller, as root of the
-// user namespace Open started for a user who is not root.
-func serveUserNS(ctx context.Context, conf []byte, stderr io.Writer) (io.Closer, error) {
+// serveChild takes the state dir and runs the controller, in the process
+// Open started: as root of the host in a PID namespace of its own, or as
+// root of a user namespace.
+func serveChild(ctx context.Context, conf []byte, stderr io.Writer) (io.Closer, error) {
 	var cfg Config
 	if err := json.Unmarshal(conf, &cfg); err != nil {
 		return nil, fmt.Errorf("builder configuration: %w", err)
@@ -34,9 +36,12 @@ func serveUserNS(ctx context.Context, conf []byte, stderr io.Writer) (io.Closer,
 	if cfg.Debug {
 		cfg.Log = stderr
 	}
-	wm, err := rootlessMode(cfg)
-	if err != nil {
-		return nil, err
+	wm := workerMode{process: oci.ProcessSandbox}
+	if userns.InUserNS() {
+		var err error
+		if wm, err = rootlessMode(cfg); err != nil {
+			return nil, err
+		}
 	}
 	lock, err := statedir.TryLock(cfg.Root)
 	if errors.Is(err, statedir.ErrBusy) {

@@ -149,8 +149,8 @@ func TestSecondSolverAttaches(t *testing.T) {
 	root := t.TempDir()
 	var holderNotes notices
 	holder := openSolver(t, Config{Root: root, Notify: holderNotes.add})
-	_, owns := holder.mode.(*owner)
-	require.True(t, owns, "the first solver on a state dir serves it")
+	_, owns := holder.mode.(childClient)
+	require.True(t, owns, "the first solver on a state dir serves it, from a process of its own")
 	assert.Empty(t, holderNotes.list(), "nothing to wait for or share")
 	st, err := os.Stat(statedir.SocketPath(root))
 	require.NoError(t, err)
@@ -262,7 +262,7 @@ func TestHolderGoneBeforeSolve(t *testing.T) {
 
 	// It serves the state dir now: it holds the lock until it closes.
 	other.mu.Lock()
-	_, owns := other.mode.(*owner)
+	_, owns := other.mode.(childClient)
 	other.mu.Unlock()
 	assert.True(t, owns, "the solver that started again serves the state dir")
 	requireLocked(t, root, true)

@@ -27,6 +27,11 @@ import (
 // ErrRuncMissing is returned by Open when the OCI runtime is not installed.
 var ErrRuncMissing = errors.New("runc is not installed or not on PATH: the embedded builder runs RUN steps with runc; install it (Debian/Ubuntu: apt-get install runc)")
 
+// NoticeNoPID is what Open tells where the solver cannot be the init of a
+// PID namespace of its own, which is what ends the RUN steps of a killed
+// docker-build2.
+const NoticeNoPID = "notice: RUN steps may outlive a killed docker-build2 here: its builder cannot have a PID namespace of its own (%v)"
+
 // NoticeRestart is what Solve tells when the process it shared a solver
 // with exited before the build started, and it starts again.
 const NoticeRestart = "the docker-build2 process this build was sharing exited before the build started: starting again"
@@ -72,6 +77,8 @@ type Solver struct {
 
 	// maps are the user namespace's ID maps; nil as root.
 	maps *userns.IDMaps
+	// noPID is set once a PID namespace was found not to be allowed here.
+	noPID atomic.Bool
 
 	mu     sync.Mutex
 	client *client.Client
@@ -96,11 +103,11 @@ func (attached) client(ctx context.Context, root string) (*client.Client, error)
 
 func (attached) close(context.Context, statedir.Notify) error { return nil }
 
-// usernsClient is the client of the controller this process started in a
-// user namespace.
-type usernsClient struct{ child *userns.Child }
+// childClient is the client of the controller this process started in a
+// process of its own (in a user namespace for a user who is not root).
+type childClient struct{ child *userns.Child }
 
-func (u usernsClient) close(ctx context.Context, _ statedir.Notify) error { return u.child.Stop(ctx) }
+func (c childClient) close(ctx context.Context, _ statedir.Notify) error { return c.child.Stop(ctx) }
 
 // Open starts the embedded solver on cfg.Root, or attaches to the process
 // that serves it. It waits for the state-dir lock (telling cfg.Notify)
@@ -154,7 +161,8 @@ func (s *Solver) open(ctx context.Context) error {
 }
 
 // ownRoot takes the state-dir lock as root of the host (or of a user
-// namespace made by someone else) and runs the controller in this process.
+// namespace made by someone else) and runs the controller in this process:
+// where its own process cannot have a PID namespace.
 func ownRoot(ctx context.Context, cfg Config) (mode, error) {
 	lock, err := statedir.TryLock(cfg.Root)
 	if err != nil {
@@ -170,28 +178,29 @@ func ownRoot(ctx context.Context, cfg Config) (mode, error) {
 	return startOwner(ctx, cfg, lock, wm)
 }
 
-// startUserNS starts the controller in a user namespace of its own; it
-// returns statedir.ErrBusy while another process holds the state dir.
-func startUserNS(ctx context.Context, cfg Config, maps userns.IDMaps) (mode, error) {
+// startChild starts the controller in a process of its own, in the
+// namespaces ns; it returns statedir.ErrBusy while another process holds
+// the state dir.
+func startChild(ctx context.Context, cfg Config, ns userns.Namespaces) (mode, error) {
 	cfg.Debug = cfg.Log != nil
 	conf, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	child, err := userns.Start(ctx, conf, maps)
+	child, err := userns.Start(ctx, conf, ns)
 	if errors.Is(err, userns.ErrBusy) {
 		return nil, statedir.ErrBusy
 	}
 	if err != nil {
 		return nil, err
 	}
-	return usernsClient{child: child}, nil
+	return childClient{child: child}, nil
 }
 
-func (usernsClient) client(ctx context.Context, root string) (*client.Client, error) {
+func (childClient) client(ctx context.Context, root string) (*client.Client, error) {
 	c, err := statedir.Attach(ctx, root)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the builder in its user namespace: %w", err)
+		return nil, fmt.Errorf("connecting to the builder's process: %w", err)
 	}
 	return c, nil
 }
@@ -229,6 +238,12 @@ func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.
 		s.mu.Lock()
 		_, isAttached := s.mode.(attached)
 		s.mu.Unlock()
+		if err != nil && started.Load() && grpcerrors.Code(err) == codes.Unavailable {
+			if isAttached {
+				return nil, fmt.Errorf("the docker-build2 process whose builder this build was sharing stopped during the build (killed?): run the build again: %w", err)
+			}
+			return nil, fmt.Errorf("the builder's process stopped during the build (killed?): run the build again: %w", err)
+		}
 		if err == nil || started.Load() || !isAttached || grpcerrors.Code(err) != codes.Unavailable || attempt == 3 {
 			return resp, err
 		}
@@ -240,11 +255,25 @@ func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.
 	}
 }
 
-// own makes this process the one serving the state dir: in a user
-// namespace of its own for a user who is not root, else in this process.
+// own makes this process the one serving the state dir. The controller
+// runs in a process of its own that dies with this one and is the init of
+// a PID namespace, so that whatever kills this process, SIGKILL included,
+// the kernel ends every process of its RUN steps too: it holds whether
+// the system has cgroup v1 or v2, and needs no daemon. A user who is not
+// root gets a user namespace too. Where a PID namespace is not allowed
+// (a container that masks /proc), the controller runs as it can, and a
+// notice says that RUN steps may outlive a killed build.
 func (s *Solver) own(ctx context.Context) (mode, error) {
+	if !s.noPID.Load() {
+		m, err := startChild(ctx, s.cfg, userns.Namespaces{Maps: s.maps, PID: true})
+		if !errors.Is(err, userns.ErrNoPIDNamespace) {
+			return m, err
+		}
+		s.noPID.Store(true)
+		s.cfg.notify(fmt.Sprintf(NoticeNoPID, err))()
+	}
 	if s.maps != nil {
-		return startUserNS(ctx, s.cfg, *s.maps)
+		return startChild(ctx, s.cfg, userns.Namespaces{Maps: s.maps})
 	}
 	return ownRoot(ctx, s.cfg)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -16,16 +17,32 @@ import (
 // mounts stay. Called with the lock held, so nothing else uses them.
 func Recover(root string) {
 	prefix := root + "/"
-	if out, err := exec.Command("runc", "list", "--format", "json").Output(); err == nil {
+	// The solver's runc keeps its state under <root>/runc-<snapshotter>/executor;
+	// the default runc root holds containers of older versions.
+	runcRoots, _ := filepath.Glob(filepath.Join(root, "runc-*", "executor"))
+	for _, rr := range append([]string{""}, runcRoots...) {
+		args := []string{"list", "--format", "json"}
+		if rr != "" {
+			args = append([]string{"--root", rr}, args...)
+		}
+		out, err := exec.Command("runc", args...).Output()
+		if err != nil {
+			continue
+		}
 		var list []struct {
 			ID     string `json:"id"`
 			Bundle string `json:"bundle"`
 		}
-		if json.Unmarshal(out, &list) == nil {
-			for _, c := range list {
-				if strings.HasPrefix(c.Bundle, prefix) {
-					_ = exec.Command("runc", "delete", "--force", c.ID).Run()
+		if json.Unmarshal(out, &list) != nil {
+			continue
+		}
+		for _, c := range list {
+			if rr != "" || strings.HasPrefix(c.Bundle, prefix) {
+				del := []string{"delete", "--force", c.ID}
+				if rr != "" {
+					del = append([]string{"--root", rr}, del...)
 				}
+				_ = exec.Command("runc", del...).Run()
 			}
 		}
 	}

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,12 +19,62 @@ import (
 // state dir; Start returns it too.
 var ErrBusy = errors.New("state dir busy")
 
+// ErrNoPIDNamespace is what Start returns when the process could not be
+// the init of a new PID namespace here (creating one, or mounting its
+// /proc, is not allowed: a container that masks parts of /proc).
+var ErrNoPIDNamespace = errors.New("a new PID namespace (and its /proc) is not allowed here")
+
 // childStatus is the one line the namespace's process reports.
 type childStatus struct {
 	Ready bool `json:"ready,omitempty"`
 	// Busy: another process holds the state dir (it is starting or exiting).
-	Busy  bool   `json:"busy,omitempty"`
+	Busy bool `json:"busy,omitempty"`
+	// NoPID: /proc could not be mounted in the new PID namespace.
+	NoPID bool   `json:"noPID,omitempty"`
 	Error string `json:"error,omitempty"`
+}
+
+// Namespaces are the namespaces Start puts the process in, besides a mount
+// namespace of its own (where the solver's mounts stay).
+type Namespaces struct {
+	// Maps, when not nil, makes a new user namespace with these ID maps,
+	// for a user who is not root.
+	Maps *IDMaps
+	// PID makes the process the init of a new PID namespace: when it dies,
+	// the kernel kills every process of the namespace, the RUN steps'
+	// included, whatever killed it.
+	PID bool
+}
+
+// command is this binary executed again in the namespaces, with the
+// control pipe's reading end as fd 3 and the status pipe's writing end as
+// fd 4.
+func (ns Namespaces) command(conf []byte, ctl, status *os.File) *exec.Cmd {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{os.Args[0]}
+	// A process in a new user namespace gains the namespace's root
+	// capabilities only when it executes itself again, once its ID maps
+	// are written ("map"); as root it serves at once.
+	stage := "serve"
+	if ns.Maps != nil {
+		stage = "map"
+	}
+	cmd.Env = append(os.Environ(), stageEnv+"="+stage, configEnv+"="+string(conf))
+	cmd.ExtraFiles = []*os.File{ctl, status}
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: ns.cloneFlags(), Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+func (ns Namespaces) cloneFlags() uintptr {
+	flags := uintptr(syscall.CLONE_NEWNS)
+	if ns.Maps != nil {
+		flags |= syscall.CLONE_NEWUSER
+	}
+	if ns.PID {
+		flags |= syscall.CLONE_NEWPID
+	}
+	return flags
 }
 
 // Child is the parent's handle on the namespace's process.
@@ -32,10 +84,12 @@ type Child struct {
 	done chan error
 }
 
-// Start starts this binary in a new user namespace with conf, which Run
-// hands to its serve function there, and waits until that reports ready.
-// It returns ErrBusy when serve did.
-func Start(ctx context.Context, conf []byte, maps IDMaps) (*Child, error) {
+// Start starts this binary in the namespaces ns with conf, which Run hands
+// to its serve function there, and waits until that reports ready. The
+// process dies with this one (its parent-death signal is SIGKILL). It
+// returns ErrBusy when serve did, and ErrNoPIDNamespace when ns.PID cannot
+// be had here.
+func Start(ctx context.Context, conf []byte, ns Namespaces) (*Child, error) {
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -47,59 +101,67 @@ func Start(ctx context.Context, conf []byte, maps IDMaps) (*Child, error) {
 		return nil, err
 	}
 	defer func() { _ = statR.Close() }()
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = []string{os.Args[0]}
-	cmd.Env = append(os.Environ(), stageEnv+"=map", configEnv+"="+string(conf))
-	cmd.ExtraFiles = []*os.File{ctlR, statW}
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS}
-	err = cmd.Start()
+	cmd := ns.command(conf, ctlR, statW)
+	child := &Child{cmd: cmd, ctl: ctlW, done: make(chan error, 1)}
+	err = startLocked(cmd, child.done)
 	_ = ctlR.Close()
 	_ = statW.Close()
 	if err != nil {
 		_ = ctlW.Close()
+		if ns.PID && ns.Maps == nil && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL)) {
+			return nil, ErrNoPIDNamespace
+		}
 		return nil, cloneError(err)
 	}
-	child := &Child{cmd: cmd, ctl: ctlW, done: make(chan error, 1)}
-	go func() { child.done <- cmd.Wait() }()
 	fail := func(err error) (*Child, error) {
 		_ = cmd.Process.Kill()
 		_ = ctlW.Close()
 		_ = child.wait()
 		return nil, err
 	}
-	if err := mapIDs(cmd.Process.Pid, maps); err != nil {
-		return fail(err)
-	}
-	if _, err := ctlW.Write([]byte{1}); err != nil {
-		return fail(fmt.Errorf("starting the builder in its user namespace: %w", err))
+	if ns.Maps != nil {
+		if err := mapIDs(cmd.Process.Pid, *ns.Maps); err != nil {
+			return fail(err)
+		}
+		if _, err := ctlW.Write([]byte{1}); err != nil {
+			return fail(fmt.Errorf("starting the builder in its user namespace: %w", err))
+		}
 	}
 
+	st, err := readStatus(ctx, statR)
+	if err != nil {
+		return fail(err)
+	}
+	if st.Ready {
+		return child, nil
+	}
+	_ = ctlW.Close()
+	_ = child.wait()
+	switch {
+	case st.Busy:
+		return nil, ErrBusy
+	case st.NoPID:
+		return nil, fmt.Errorf("%w (%s)", ErrNoPIDNamespace, st.Error)
+	}
+	return nil, errors.New(st.Error)
+}
+
+// readStatus reads the line the process reports, until ctx is done.
+func readStatus(ctx context.Context, r io.Reader) (childStatus, error) {
 	status := make(chan childStatus, 1)
 	go func() {
 		var st childStatus
-		line, err := bufio.NewReader(statR).ReadBytes('\n')
+		line, err := bufio.NewReader(r).ReadBytes('\n')
 		if err != nil || json.Unmarshal(line, &st) != nil {
-			st = childStatus{Error: "the builder in its user namespace exited before it started"}
+			st = childStatus{Error: "the builder's process exited before it started"}
 		}
 		status <- st
 	}()
 	select {
 	case <-ctx.Done():
-		return fail(context.Cause(ctx))
+		return childStatus{}, context.Cause(ctx)
 	case st := <-status:
-		switch {
-		case st.Ready:
-			return child, nil
-		case st.Busy:
-			_ = ctlW.Close()
-			_ = child.wait()
-			return nil, ErrBusy
-		default:
-			_ = ctlW.Close()
-			_ = child.wait()
-			return nil, errors.New(st.Error)
-		}
+		return st, nil
 	}
 }
 
@@ -119,6 +181,24 @@ func mapIDs(pid int, maps IDMaps) error {
 		}
 	}
 	return nil
+}
+
+// startLocked starts cmd from an OS thread kept until cmd exits, and sends
+// cmd.Wait's result on done: the parent-death signal fires when the thread
+// that forked the child ends, and Go ends threads of its own accord.
+func startLocked(cmd *exec.Cmd, done chan<- error) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		done <- cmd.Wait()
+	}()
+	return <-started
 }
 
 func (c *Child) wait() error { return <-c.done }
@@ -151,7 +231,7 @@ func waitError(err error) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("the builder in its user namespace: %w", err)
+		return fmt.Errorf("the builder's process: %w", err)
 	}
 	return nil
 }

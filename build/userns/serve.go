@@ -72,10 +72,24 @@ func serveStage(serve ServeFunc) int {
 	_ = os.Unsetenv(configEnv)
 	notify := func(msg string) { fmt.Fprintln(os.Stderr, msg) }
 
+	// Die with the parent even if executing again for the user namespace
+	// cleared the parent-death signal; a parent already gone has closed the
+	// control pipe.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil || parentGone(ctl) {
+		return 1
+	}
 	// Mounts made from here on stay in this namespace.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		report(childStatus{Error: fmt.Sprintf("making / a slave mount in the builder's namespace: %v", err)})
 		return 1
+	}
+	// The init of a new PID namespace mounts its own /proc, which runc
+	// reads its containers' processes from.
+	if unix.Getpid() == 1 {
+		if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			report(childStatus{NoPID: true, Error: fmt.Sprintf("mount proc: %v", err)})
+			return 1
+		}
 	}
 
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -112,6 +126,13 @@ func serveStage(serve ServeFunc) int {
 		return 1
 	}
 	return 0
+}
+
+// parentGone reports whether the control pipe's writer, the parent, is gone.
+func parentGone(ctl *os.File) bool {
+	fds := []unix.PollFd{{Fd: int32(ctl.Fd()), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLHUP != 0
 }
 
 // RuncMode says how RUN steps are isolated when the solver is root of a

@@ -47,6 +47,10 @@ func Rootless() bool { return os.Geteuid() != 0 }
 // RUN steps need rootless runc too.
 func InForeignUserNS() bool { return os.Geteuid() == 0 && userns.RunningInUserNS() }
 
+// InUserNS reports whether this process runs in a user namespace other
+// than the host's: RUN steps then need rootless runc.
+func InUserNS() bool { return userns.RunningInUserNS() }
+
 // IsChild reports whether this process is the namespace's process that
 // Start started. main must then return Run's code at once.
 func IsChild() bool { return os.Getenv(stageEnv) != "" }

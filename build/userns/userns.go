@@ -1,17 +1,22 @@
-// Package userns runs the embedded solver of a user who is not root as
-// root of a user namespace of its own, the way rootless BuildKit runs under
-// RootlessKit: Start re-executes this binary in a new user and mount
-// namespace and maps the user's /etc/subuid and /etc/subgid ranges into it
-// with newuidmap and newgidmap; that process (Run, from main) serves the
-// solver on the state dir's socket, and the user's own process attaches to
-// it as a client, so the session (context, secrets, ssh) and every output
-// file stay on the user's side with the user's own identity.
+// Package userns runs the embedded solver in a process of its own, in
+// namespaces of its own: always a mount namespace (the solver's mounts stay
+// there) and a PID namespace whose init it is (when it dies, whatever
+// killed it, the kernel kills every RUN step with it), and for a user who
+// is not root a user namespace, the way rootless BuildKit runs under
+// RootlessKit, with the user's /etc/subuid and /etc/subgid ranges mapped
+// by newuidmap and newgidmap. Start executes this binary again; Run (from
+// main) is that process's side: it serves the solver on the state dir's
+// socket, and the user's own process attaches to it as a client, so the
+// session (context, secrets, ssh) and every output file stay on the user's
+// side with the user's own identity. The process has SIGKILL as its
+// parent-death signal: it does not outlive the process that started it.
 //
-// The namespace's process goes through three stages, told apart by
-// stageEnv: "map" waits on fd 3 until its ID maps are written, then
-// executes itself again as "serve", which gains the capabilities of the
-// namespace's root; "serve" runs the solver until fd 3 reaches EOF (the
-// parent is done) and reports on fd 4. "proc" is a probe run by "serve".
+// The process goes through up to three stages, told apart by stageEnv: in
+// a user namespace, "map" waits on fd 3 until its ID maps are written,
+// then executes itself again as "serve", which gains the capabilities of
+// the namespace's root (as root, it starts as "serve"); "serve" runs the
+// solver until fd 3 reaches EOF (the parent is done) and reports on fd 4.
+// "proc" is a probe run by "serve".
 //
 // It is the one package that reads and writes the re-exec environment and
 // writes to the process's stderr (the namespace's process has no other

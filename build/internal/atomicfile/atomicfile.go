@@ -6,8 +6,12 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 )
 
 // Special reports whether name is a device, FIFO or socket.
@@ -53,8 +57,11 @@ type File struct {
 }
 
 // Create makes the temporary file for dest, in dest's directory, with mode.
+// Its name carries this process's ID: the temporary files for dest that a
+// process killed before it could discard them left are removed here.
 func Create(dest string, mode os.FileMode) (*File, error) {
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	removeStale(dest)
+	f, err := os.CreateTemp(filepath.Dir(dest), tempPrefix(dest)+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +71,26 @@ func Create(dest string, mode os.FileMode) (*File, error) {
 		return nil, err
 	}
 	return &File{File: f, dest: dest}, nil
+}
+
+// tempPrefix is how the temporary files for dest are named, before the ID
+// of the process that made them.
+func tempPrefix(dest string) string { return "." + filepath.Base(dest) + ".tmp-" }
+
+// removeStale removes dest's temporary files whose process is gone.
+func removeStale(dest string) {
+	prefix := filepath.Join(filepath.Dir(dest), tempPrefix(dest))
+	matches, _ := filepath.Glob(prefix + "*")
+	for _, m := range matches {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(m, prefix), "-")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || n <= 0 || n == os.Getpid() {
+			continue
+		}
+		if errors.Is(syscall.Kill(n, 0), syscall.ESRCH) {
+			_ = os.Remove(m)
+		}
+	}
 }
 
 // Dest is the name the file gets on Commit.

@@ -207,3 +207,25 @@ func TestCreateMissingDir(t *testing.T) {
 	_, err := Create(filepath.Join(t.TempDir(), "missing", "out.tar"), 0o644)
 	require.Error(t, err)
 }
+
+// TestCreateRemovesStale: a temporary file a killed process left for the
+// same destination goes when the next one is created; one of a process
+// still running stays.
+func TestCreateRemovesStale(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "out.tar")
+	// PID 2^22+1 is above the kernel's pid_max: no such process.
+	dead := filepath.Join(dir, ".out.tar.tmp-4194305-123")
+	alive := filepath.Join(dir, ".out.tar.tmp-1-456")
+	other := filepath.Join(dir, ".other.tar.tmp-4194305-789")
+	for _, p := range []string{dead, alive, other} {
+		require.NoError(t, os.WriteFile(p, []byte("left"), 0o600))
+	}
+	f, err := Create(dest, 0o644)
+	require.NoError(t, err)
+	f.Discard()
+	assert.NoFileExists(t, dead, "left by a process that is gone")
+	assert.FileExists(t, alive, "PID 1 runs")
+	assert.FileExists(t, other, "another destination's")
+}

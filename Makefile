@@ -1,5 +1,5 @@
 # docker-build2: every target is a one-liner over a hack/ script.
-.PHONY: build install demo image test test-unit test-integration test-e2e bench soak lint validate docs
+.PHONY: build install demo image test test-unit test-integration test-e2e bench soak chaos lint validate docs
 
 build:
 	hack/build
@@ -27,6 +27,9 @@ test-e2e:
 
 soak:
 	hack/soak
+
+chaos:
+	hack/chaos
 
 bench:
 	bench/run

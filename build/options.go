@@ -2,9 +2,11 @@ package build
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
 )
 
@@ -47,6 +49,18 @@ type Options struct {
 	ExtraHosts []string
 	// Allow lists the entitlements the build asks for.
 	Allow []string
+	// ShmSize is the size of /dev/shm in RUN steps, in bytes; 0 leaves
+	// BuildKit's default (64 MiB).
+	ShmSize int64
+	// Ulimits are the rlimits of RUN steps, one per name.
+	Ulimits []Ulimit
+	// CgroupParent is the cgroup under which RUN steps get theirs.
+	CgroupParent string
+	// Resources are the cgroup limits of each RUN step (memory, CPU).
+	Resources ResourceLimits
+	// Annotations are set on the image's manifests, index or their
+	// descriptors by the image, registry, oci and docker outputs.
+	Annotations []Annotation
 
 	// Tags name the image; outputs that take a name get them unless they
 	// name one themselves.
@@ -90,6 +104,81 @@ type CacheSpec struct {
 	// Type is registry, local or inline.
 	Type  string
 	Attrs map[string]string
+}
+
+// Ulimit is one rlimit of RUN steps, as docker's --ulimit has it: Soft
+// and Hard are -1 for unlimited.
+type Ulimit struct {
+	// Name is the rlimit without RLIMIT_, lower case: nofile, nproc …
+	Name string
+	Soft int64
+	Hard int64
+}
+
+// String is the ulimit as BuildKit's Dockerfile frontend reads it,
+// "name=soft:hard".
+func (u Ulimit) String() string { return fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard) }
+
+// ResourceLimits are the cgroup limits of each RUN step; a zero field is
+// no limit.
+type ResourceLimits struct {
+	// Memory is the memory limit in bytes.
+	Memory int64
+	// MemorySwap is memory plus swap in bytes; -1 is unlimited swap.
+	MemorySwap int64
+	// CPUShares is the relative CPU weight.
+	CPUShares int64
+	// CPUPeriod and CPUQuota are the CFS period and quota in microseconds.
+	CPUPeriod int64
+	CPUQuota  int64
+	// CPUSetCPUs and CPUSetMems are the CPUs and memory nodes steps may
+	// use ("0-3", "0,1").
+	CPUSetCPUs string
+	CPUSetMems string
+}
+
+// Annotation kinds: where an Annotation goes, as BuildKit names them.
+const (
+	AnnotationManifest           = exptypes.AnnotationManifest
+	AnnotationIndex              = exptypes.AnnotationIndex
+	AnnotationManifestDescriptor = exptypes.AnnotationManifestDescriptor
+	AnnotationIndexDescriptor    = exptypes.AnnotationIndexDescriptor
+)
+
+// Annotation is one OCI annotation of the image (--annotation).
+type Annotation struct {
+	// Type is where it goes: one of the Annotation kinds, or "" for
+	// BuildKit's default (the manifests).
+	Type string
+	// Platform, for the manifest kinds only, limits the annotation to the
+	// manifest of that platform (normalized, "linux/arm/v7"); "" is all.
+	Platform string
+	Key      string
+	Value    string
+}
+
+// NeedsIndex reports whether a goes on an image index, which a
+// single-platform image does not have.
+func (a Annotation) NeedsIndex() bool {
+	return a.Type == AnnotationIndex || a.Type == AnnotationIndexDescriptor
+}
+
+// ExporterKey is the exporter attribute that sets a, as buildx writes it:
+// "annotation.KEY", "annotation-index.KEY",
+// "annotation-manifest[linux/amd64].KEY" …
+func (a Annotation) ExporterKey() string {
+	prefix := "annotation"
+	switch a.Type {
+	case "":
+	case AnnotationManifest, AnnotationManifestDescriptor:
+		prefix += "-" + a.Type
+		if a.Platform != "" {
+			prefix += "[" + a.Platform + "]"
+		}
+	default:
+		prefix += "-" + a.Type
+	}
+	return prefix + "." + a.Key
 }
 
 // ImageLoader loads docker image tarballs into the Docker engine.

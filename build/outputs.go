@@ -9,12 +9,16 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/containerd/platforms"
 	"github.com/docker-build2/docker-build2/build/internal/atomicfile"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 const (
@@ -172,14 +176,99 @@ func (o *outputs) discard() {
 	o.files = nil
 }
 
+// withAnnotations sets annotations as attributes of the exports that make
+// an image (image, oci, docker), as buildx sets them; a later annotation
+// of the same key wins.
+func withAnnotations(exports []client.ExportEntry, annotations []Annotation) []client.ExportEntry {
+	if len(annotations) == 0 {
+		return exports
+	}
+	out := make([]client.ExportEntry, len(exports))
+	for i, e := range exports {
+		switch e.Type {
+		case client.ExporterImage, client.ExporterOCI, client.ExporterDocker:
+			e.Attrs = maps.Clone(e.Attrs)
+			if e.Attrs == nil {
+				e.Attrs = map[string]string{}
+			}
+			for _, a := range annotations {
+				e.Attrs[a.ExporterKey()] = a.Value
+			}
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// oneManifest returns annotations as they apply to the image of the one
+// platform p (normalized), which has no index: BuildKit applies only the
+// annotations of no platform to its manifest, so those of p's manifest
+// lose their platform, and those of another platform's are left out, as
+// BuildKit leaves them out.
+func oneManifest(annotations []Annotation, p string) []Annotation {
+	out := make([]Annotation, 0, len(annotations))
+	for _, a := range annotations {
+		switch a.Platform {
+		case "":
+		case p:
+			a.Platform = ""
+		default:
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// singlePlatform is the platform of a build that makes an image of one
+// platform without an index, normalized; "" when the build makes an index
+// or its platform is the builder's.
+func singlePlatform(opts Options) string {
+	if multi, _ := strconv.ParseBool(opts.BuildArgs["BUILDKIT_MULTI_PLATFORM"]); multi || len(opts.Platforms) != 1 {
+		return ""
+	}
+	return normalPlatform(opts.Platforms[0])
+}
+
+// normalPlatform is p as annotations name it (platforms.FormatAll of the
+// normalized platform), p itself when it does not parse.
+func normalPlatform(p string) string {
+	pl, err := platforms.Parse(p)
+	if err != nil {
+		return p
+	}
+	return platforms.FormatAll(platforms.Normalize(pl))
+}
+
+// withBuilderPlatform returns opts with the annotations of the image of
+// the builder's default platform, when opts names no platform and has
+// annotations of a platform's manifest.
+func withBuilderPlatform(ctx context.Context, s interface {
+	Platforms(context.Context) ([]ocispecs.Platform, error)
+}, opts Options,
+) (Options, error) {
+	if multi, _ := strconv.ParseBool(opts.BuildArgs["BUILDKIT_MULTI_PLATFORM"]); multi || len(opts.Platforms) > 0 ||
+		!slices.ContainsFunc(opts.Annotations, func(a Annotation) bool { return a.Platform != "" }) {
+		return opts, nil
+	}
+	have, err := s.Platforms(ctx)
+	if err != nil || len(have) == 0 {
+		return opts, err
+	}
+	opts.Annotations = oneManifest(opts.Annotations, platforms.FormatAll(platforms.Normalize(have[0])))
+	return opts, nil
+}
+
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
 
-// writeResultFiles writes the image ID and metadata files of a build.
+// writeResultFiles writes the image ID and metadata files of a build. The
+// image ID file is written whenever it is asked for, as buildx writes it:
+// empty when the build made no image (a local or tar output).
 func writeResultFiles(opts Options, res *Result) error {
-	if id := res.ImageID(); opts.IIDFile != "" && id != "" {
-		if err := atomicfile.Write(opts.IIDFile, []byte(id), 0o644); err != nil {
+	if opts.IIDFile != "" {
+		if err := atomicfile.Write(opts.IIDFile, []byte(res.ImageID()), 0o644); err != nil {
 			return fmt.Errorf("writing the image ID to %s: %w", opts.IIDFile, err)
 		}
 	}

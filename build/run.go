@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/containerd/platforms"
+	"github.com/docker-build2/docker-build2/build/embedded"
+	"github.com/docker-build2/docker-build2/build/userns"
 	"github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -36,6 +38,10 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 	if err := checkPlatforms(ctx, b.s, opts.Platforms); err != nil {
 		return nil, err
 	}
+	opts, err := withBuilderPlatform(ctx, b.s, opts)
+	if err != nil {
+		return nil, err
+	}
 	builtin := useBuiltinFrontend(ctx, b.s.Client(), opts, status)
 	outs, err := newOutputs(ctx, opts)
 	if err != nil {
@@ -45,6 +51,9 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 	if outs.cacheOnly {
 		notice(status, NoticeCacheOnly)
 	}
+	if _, isEmbedded := b.s.(*embedded.Solver); isEmbedded && hasCgroupLimits(opts) && (userns.Rootless() || userns.InForeignUserNS()) {
+		notice(status, NoticeRootlessCgroups)
+	}
 	resp, err := solve(ctx, b.s, opts, outs.exports, builtin, status)
 	if err != nil {
 		return nil, err
@@ -53,6 +62,16 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 		return nil, err
 	}
 	return &Result{ExporterResponse: resp.ExporterResponse}, nil
+}
+
+// NoticeRootlessCgroups is the status of a build with cgroup limits on the
+// embedded builder of a user who is not root, whose RUN steps have no
+// cgroups of their own (rootless runc).
+const NoticeRootlessCgroups = "WARNING: the rootless embedded builder runs RUN steps without cgroups of their own: the memory and CPU limits (--resource, -m, --cpu-*) and --cgroup-parent are not applied"
+
+// hasCgroupLimits reports whether opts asks for cgroups of RUN steps.
+func hasCgroupLimits(opts Options) bool {
+	return opts.Resources != ResourceLimits{} || opts.CgroupParent != ""
 }
 
 // solve runs one solve on s, its status forwarded to status.

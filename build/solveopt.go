@@ -6,6 +6,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moby/buildkit/client"
@@ -23,6 +24,7 @@ var NetworkModes = []string{"default", "none", "host"}
 // a local context changes while it is sent.
 func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail func(error)) (*client.SolveOpt, error) {
 	attrs := frontendAttrs(opts, builtin)
+	runAttrs(opts, attrs)
 	mounts, sess, err := inputs(opts, attrs, fail)
 	if err != nil {
 		return nil, err
@@ -38,9 +40,9 @@ func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail fun
 		}
 	}
 	return &client.SolveOpt{
-		Exports:             exports,
+		Exports:             withAnnotations(exports, imageAnnotations(opts)),
 		CacheImports:        cacheEntries(opts.CacheImports),
-		CacheExports:        cacheEntries(opts.CacheExports),
+		CacheExports:        cacheEntries(cacheExports(opts)),
 		LocalMounts:         mounts,
 		SharedKey:           sharedKey,
 		Frontend:            "dockerfile.v0",
@@ -120,6 +122,67 @@ func frontendAttrs(opts Options, builtin bool) map[string]string {
 		attrs["add-hosts"] = strings.Join(opts.ExtraHosts, ",")
 	}
 	return attrs
+}
+
+// imageAnnotations are opts' annotations for the image the build makes.
+func imageAnnotations(opts Options) []Annotation {
+	if p := singlePlatform(opts); p != "" {
+		return oneManifest(opts.Annotations, p)
+	}
+	return opts.Annotations
+}
+
+// runAttrs are the frontend's options for RUN steps' containers: /dev/shm
+// size, rlimits, cgroup parent and cgroup limits, only those set.
+func runAttrs(opts Options, attrs map[string]string) {
+	if opts.ShmSize > 0 {
+		attrs["shm-size"] = strconv.FormatInt(opts.ShmSize, 10)
+	}
+	if len(opts.Ulimits) > 0 {
+		ulimits := make([]string, 0, len(opts.Ulimits))
+		for _, u := range opts.Ulimits {
+			ulimits = append(ulimits, u.String())
+		}
+		attrs["ulimit"] = strings.Join(ulimits, ",")
+	}
+	if opts.CgroupParent != "" {
+		attrs["cgroup-parent"] = opts.CgroupParent
+	}
+	resourceAttrs(opts.Resources, attrs)
+}
+
+// resourceAttrs sets the cgroup limits of r, by the names BuildKit's
+// Dockerfile frontend reads; as buildx, it sends only the limits set.
+func resourceAttrs(r ResourceLimits, attrs map[string]string) {
+	for _, n := range []struct {
+		key string
+		v   int64
+	}{
+		{"memory", r.Memory}, {"memswap", r.MemorySwap}, {"cpushares", r.CPUShares}, {"cpuperiod", r.CPUPeriod}, {"cpuquota", r.CPUQuota},
+	} {
+		if n.v != 0 {
+			attrs[n.key] = strconv.FormatInt(n.v, 10)
+		}
+	}
+	if r.CPUSetCPUs != "" {
+		attrs["cpusetcpus"] = r.CPUSetCPUs
+	}
+	if r.CPUSetMems != "" {
+		attrs["cpusetmems"] = r.CPUSetMems
+	}
+}
+
+// cacheExports are --cache-to's exports and, as buildx adds it, an inline
+// cache when the build arg BUILDKIT_INLINE_CACHE is true.
+func cacheExports(opts Options) []CacheSpec {
+	out := opts.CacheExports
+	if on, _ := strconv.ParseBool(opts.BuildArgs["BUILDKIT_INLINE_CACHE"]); !on {
+		return out
+	}
+	if slices.ContainsFunc(out, func(c CacheSpec) bool { return c.Type == "inline" }) {
+		return out
+	}
+	return append(slices.Clone(out), CacheSpec{Type: "inline", Attrs: map[string]string{}})
 }
 
 // network sets the RUN steps' network mode in attrs and returns the

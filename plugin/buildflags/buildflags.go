@@ -1,11 +1,13 @@
 // Package buildflags turns the text of build flags into package build's
 // typed values: outputs, caches, build args, labels, hosts, platforms,
-// network modes and tags. Each parser rejects what it cannot use with an
-// error naming the flag and the value at fault; the spec parsers round-trip
-// (Format gives back a spec that parses to the same value).
+// network modes, tags, annotations, and the /dev/shm size, rlimits and
+// cgroup limits of RUN steps. Each parser rejects what it cannot use with
+// an error naming the flag and the value at fault; the spec parsers
+// round-trip (Format gives back a spec that parses to the same value).
 //
-// Imports: build (its types), BuildKit's value formats, csvvalue and the
-// standard library; never cobra or docker/cli.
+// Imports: build (its types), BuildKit's value formats, docker's go-units
+// (sizes and ulimits as docker reads them), csvvalue and the standard
+// library; never cobra or docker/cli.
 package buildflags
 
 import (

@@ -18,9 +18,11 @@ import (
 type buildOptions struct {
 	addHosts      []string
 	allow         []string
+	annotations   []string
 	buildArgs     []string
 	cacheFrom     []string
 	cacheTo       []string
+	cgroupParent  string
 	dockerfile    string
 	iidFile       string
 	labels        []string
@@ -35,12 +37,21 @@ type buildOptions struct {
 	pull          bool
 	push          bool
 	quiet         bool
+	resources     []string
 	secrets       []string
+	shmSize       string
 	ssh           []string
 	tags          []string
 	target        string
-	state         stateOptions
-	remote        remoteOptions
+	ulimits       []string
+	// legacyResources are docker build's resource flags (-m, --cpu-shares
+	// …) given, by name.
+	legacyResources map[string]string
+	// sourceDateEpoch is $SOURCE_DATE_EPOCH, the build arg of that name
+	// unless --build-arg sets it.
+	sourceDateEpoch string
+	state           stateOptions
+	remote          remoteOptions
 }
 
 // remoteOptions address a BuildKit daemon or a named builder instead of
@@ -72,9 +83,12 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags := cmd.Flags()
 	flags.StringSliceVar(&opts.addHosts, "add-host", nil, `Add a custom host-to-IP mapping (format: "host:ip")`)
 	flags.StringArrayVar(&opts.allow, "allow", nil, `Allow extra privileged entitlement (e.g., "network.host", "security.insecure")`)
-	flags.StringArrayVar(&opts.buildArgs, "build-arg", nil, "Set build-time variables")
+	flags.StringArrayVar(&opts.annotations, "annotation", nil, "Add annotation to the image")
+	flags.StringArrayVar(&opts.buildArgs, "build-arg", nil, "Set build-time variables; $SOURCE_DATE_EPOCH sets SOURCE_DATE_EPOCH unless given")
+	opts.sourceDateEpoch = defaultSourceDateEpoch()
 	flags.StringArrayVar(&opts.cacheFrom, "cache-from", nil, `External cache sources (e.g., "user/app:cache", "type=local,src=path/to/dir")`)
 	flags.StringArrayVar(&opts.cacheTo, "cache-to", nil, `Cache export destinations (e.g., "user/app:cache", "type=local,dest=path/to/dir")`)
+	flags.StringVar(&opts.cgroupParent, "cgroup-parent", "", `Set the parent cgroup for the "RUN" instructions during build`)
 	flags.StringVarP(&opts.dockerfile, "file", "f", "", `Name of the Dockerfile (default: "PATH/Dockerfile")`)
 	flags.StringVar(&opts.iidFile, "iidfile", "", "Write the image ID to a file")
 	flags.StringArrayVar(&opts.labels, "label", nil, "Set metadata for an image")
@@ -89,17 +103,20 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.BoolVar(&opts.pull, "pull", false, "Always attempt to pull all referenced images")
 	flags.BoolVar(&opts.push, "push", false, `Shorthand for "--output=type=registry"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
+	flags.StringArrayVar(&opts.resources, "resource", nil, `Resource limits for build containers (format: "memory=2g", "cpu-quota=50000")`)
 	flags.StringArrayVar(&opts.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	flags.Var(&kindValue{p: &opts.shmSize, kind: "bytes"}, "shm-size", "Shared memory size for build containers")
 	flags.StringArrayVar(&opts.ssh, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)
 	flags.StringArrayVarP(&opts.tags, "tag", "t", nil, `Image identifier (format: "[registry/]repository[:tag]")`)
 	flags.StringVar(&opts.target, "target", "", "Set the target build stage to build")
+	flags.Var(&kindArray{p: &opts.ulimits, kind: "ulimit"}, "ulimit", "Ulimit options")
 	addStateFlags(flags, &opts.state)
 	flags.StringVar(&opts.remote.builder, "builder", defaultBuilder(), "Build on a named builder (see builder ls) or on the BuildKit daemon at this address (unix://, tcp://, ssh://, docker-container://, kube-pod://) instead of the embedded one; $BUILDKIT_HOST sets the default")
 	flags.StringVar(&opts.remote.tlsCACert, "tlscacert", "", "CA certificate of a tcp:// --builder")
 	flags.StringVar(&opts.remote.tlsCert, "tlscert", "", "Client certificate for a tcp:// --builder")
 	flags.StringVar(&opts.remote.tlsKey, "tlskey", "", "Client key for a tcp:// --builder")
 	flags.StringVar(&opts.remote.tlsServerName, "tlsservername", "", "Server name in the --builder's certificate (default: its host)")
-	addLegacyFlags(flags)
+	addLegacyFlags(flags, opts)
 	registerCompletions(cmd)
 }
 

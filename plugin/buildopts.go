@@ -52,8 +52,15 @@ func newRequest(dockerCLI command.Cli, engine *engineProbe, contextArg string, o
 	if err := r.setValues(); err != nil {
 		return nil, usageErr(err)
 	}
+	if err := r.setRunOptions(); err != nil {
+		return nil, usageErr(err)
+	}
+	r.setDefaultArgs(dockerCLI)
 	if err := r.setOutputs(dockerCLI, engine); err != nil {
 		return nil, err
+	}
+	if err := r.setAnnotations(); err != nil {
+		return nil, usageErr(err)
 	}
 	if err := r.setSessions(dockerCLI); err != nil {
 		return nil, err

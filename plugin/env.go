@@ -81,3 +81,8 @@ func defaultCertsDir() string {
 }
 
 func defaultBuilder() string { return os.Getenv("BUILDKIT_HOST") }
+
+// defaultSourceDateEpoch is $SOURCE_DATE_EPOCH, which buildx passes as the
+// build arg of that name (the time the image and, with
+// rewrite-timestamp=true, its files are dated).
+func defaultSourceDateEpoch() string { return os.Getenv("SOURCE_DATE_EPOCH") }

@@ -58,8 +58,14 @@ func TestLegacyArgs(t *testing.T) {
 	t.Parallel()
 	dockerCLI := clitest.New(t)
 	cmd := NewRootCmd(Name, false, dockerCLI)
-	require.NoError(t, cmd.ParseFlags([]string{"-t", "a:1", "-t", "b:2", "--build-arg", "X=1", "--no-cache", "-f", "D", "--root", "/x", "--progress", "plain", "--isolation", "default"}))
+	require.NoError(t, cmd.ParseFlags([]string{
+		"-t", "a:1", "-t", "b:2", "--build-arg", "X=1", "--no-cache", "-f", "D", "--root", "/x", "--progress", "plain", "--isolation", "default",
+		"-m", "1g", "--cpu-quota", "50000", "--shm-size", "64m", "--ulimit", "nofile=1:2", "--ulimit", "nproc=3", "--cgroup-parent", "p",
+	}))
 	args, err := legacyArgs(cmd.Flags())
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"--tag=a:1", "--tag=b:2", "--build-arg=X=1", "--no-cache=true", "--file=D", "--isolation=default"}, args)
+	assert.ElementsMatch(t, []string{
+		"--tag=a:1", "--tag=b:2", "--build-arg=X=1", "--no-cache=true", "--file=D", "--isolation=default",
+		"--memory=1g", "--cpu-quota=50000", "--shm-size=64m", "--ulimit=nofile=1:2", "--ulimit=nproc=3", "--cgroup-parent=p",
+	}, args, "the engine's legacy builder has these flags too")
 }

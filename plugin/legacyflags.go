@@ -3,13 +3,15 @@ package plugin
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/pflag"
 )
 
-// addLegacyFlags accepts the classic `docker build` flags that BuildKit
-// ignores, and warns as buildx does when they are used.
-func addLegacyFlags(flags *pflag.FlagSet) {
+// addLegacyFlags accepts the classic `docker build` flags: those BuildKit
+// ignores, with buildx's warnings, and the resource flags (-m, --cpu-shares
+// …), which, hidden as buildx has them, set the limits --resource sets.
+func addLegacyFlags(flags *pflag.FlagSet, opts *buildOptions) {
 	var (
 		ignoreBool   bool
 		ignoreString string
@@ -33,23 +35,18 @@ func addLegacyFlags(flags *pflag.FlagSet) {
 	hidden("rm", "")
 	flags.BoolVar(&ignoreBool, "force-rm", false, "Always remove intermediate containers")
 	hidden("force-rm", "")
-	flags.StringVar(&ignoreString, "cgroup-parent", "", `Set the parent cgroup for the "RUN" instructions during build`)
-	hidden("cgroup-parent", "cgroup-parent is not supported by the embedded builder: ignored")
-	flags.StringVar(&ignoreString, "shm-size", "", "Shared memory size for build containers")
-	hidden("shm-size", "shm-size is not supported by the embedded builder: ignored")
-	flags.StringSliceVar(&ignoreSlice, "ulimit", nil, "Ulimit options")
-	hidden("ulimit", "ulimit is not supported by the embedded builder: ignored")
+	opts.legacyResources = map[string]string{}
 	for _, f := range []struct{ name, short, usage string }{
 		{"memory", "m", "Memory limit"},
-		{"memory-swap", "", "Swap limit equal to memory plus swap"},
+		{"memory-swap", "", `Swap limit equal to memory plus swap: "-1" to enable unlimited swap`},
 		{"cpu-shares", "c", "CPU shares (relative weight)"},
 		{"cpu-period", "", "Limit the CPU CFS (Completely Fair Scheduler) period"},
 		{"cpu-quota", "", "Limit the CPU CFS (Completely Fair Scheduler) quota"},
 		{"cpuset-cpus", "", `CPUs in which to allow execution ("0-3", "0,1")`},
 		{"cpuset-mems", "", `MEMs in which to allow execution ("0-3", "0,1")`},
 	} {
-		flags.StringP(f.name, f.short, "", f.usage)
-		hidden(f.name, f.name+" is not supported with BuildKit: resource limits of RUN steps are ignored")
+		flags.VarP(&resourceFlag{key: f.name, values: opts.legacyResources}, f.name, f.short, f.usage)
+		hidden(f.name, "")
 	}
 }
 
@@ -60,3 +57,42 @@ func warnLegacyFlags(w io.Writer, flags *pflag.FlagSet) {
 		}
 	})
 }
+
+// resourceFlag is one of docker build's resource flags: its value, parsed
+// with --resource's, is values[key].
+type resourceFlag struct {
+	key    string
+	values map[string]string
+}
+
+func (f *resourceFlag) Set(v string) error { f.values[f.key] = v; return nil }
+func (f *resourceFlag) String() string     { return f.values[f.key] }
+func (*resourceFlag) Type() string         { return "string" }
+
+// kindValue is a string flag whose help names the kind of its value
+// ("--shm-size bytes"), as buildx's typed flags show; buildflags parses it.
+type kindValue struct {
+	p    *string
+	kind string
+}
+
+func (v *kindValue) Set(s string) error { *v.p = s; return nil }
+func (v *kindValue) String() string     { return *v.p }
+func (v *kindValue) Type() string       { return v.kind }
+
+// kindArray is kindValue for a flag given once per value ("--ulimit
+// ulimit").
+type kindArray struct {
+	p    *[]string
+	kind string
+}
+
+func (a *kindArray) Set(s string) error { *a.p = append(*a.p, s); return nil }
+func (a *kindArray) String() string     { return strings.Join(*a.p, ",") }
+func (a *kindArray) Type() string       { return a.kind }
+
+// GetSlice, Append and Replace make it a pflag.SliceValue: the legacy
+// builder gets each value as given.
+func (a *kindArray) GetSlice() []string        { return *a.p }
+func (a *kindArray) Append(s string) error     { return a.Set(s) }
+func (a *kindArray) Replace(ss []string) error { *a.p = ss; return nil }

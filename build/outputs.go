@@ -185,8 +185,7 @@ func withAnnotations(exports []client.ExportEntry, annotations []Annotation) []c
 	}
 	out := make([]client.ExportEntry, len(exports))
 	for i, e := range exports {
-		switch e.Type {
-		case client.ExporterImage, client.ExporterOCI, client.ExporterDocker:
+		if makesImage(e) {
 			e.Attrs = maps.Clone(e.Attrs)
 			if e.Attrs == nil {
 				e.Attrs = map[string]string{}
@@ -198,6 +197,15 @@ func withAnnotations(exports []client.ExportEntry, annotations []Annotation) []c
 		out[i] = e
 	}
 	return out
+}
+
+// makesImage reports whether e exports an image.
+func makesImage(e client.ExportEntry) bool {
+	switch e.Type {
+	case client.ExporterImage, client.ExporterOCI, client.ExporterDocker:
+		return true
+	}
+	return false
 }
 
 // oneManifest returns annotations as they apply to the image of the one

@@ -33,6 +33,9 @@ func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail fun
 	if err != nil {
 		return nil, err
 	}
+	if exports, err = annotatedExports(opts, exports); err != nil {
+		return nil, err
+	}
 	var sharedKey string
 	if opts.ContextDir != "" {
 		if abs, err := filepath.Abs(opts.ContextDir); err == nil {
@@ -40,7 +43,7 @@ func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail fun
 		}
 	}
 	return &client.SolveOpt{
-		Exports:             withAnnotations(exports, imageAnnotations(opts)),
+		Exports:             exports,
 		CacheImports:        cacheEntries(opts.CacheImports),
 		CacheExports:        cacheEntries(cacheExports(opts)),
 		LocalMounts:         mounts,
@@ -124,12 +127,20 @@ func frontendAttrs(opts Options, builtin bool) map[string]string {
 	return attrs
 }
 
-// imageAnnotations are opts' annotations for the image the build makes.
-func imageAnnotations(opts Options) []Annotation {
+// annotatedExports are exports with opts' annotations on those that make
+// an image. An image of one platform has no index for index annotations:
+// package plugin rejects them before, but a build split across nodes
+// makes one such image per node.
+func annotatedExports(opts Options, exports []client.ExportEntry) ([]client.ExportEntry, error) {
+	as := opts.Annotations
 	if p := singlePlatform(opts); p != "" {
-		return oneManifest(opts.Annotations, p)
+		as = oneManifest(as, p)
+		i := slices.IndexFunc(as, Annotation.NeedsIndex)
+		if i >= 0 && slices.ContainsFunc(exports, makesImage) {
+			return nil, fmt.Errorf("annotation %s: index annotations not supported for single platform export: the image of %s alone has no index (a build split across nodes makes one per node)", as[i].ExporterKey(), p)
+		}
 	}
-	return opts.Annotations
+	return withAnnotations(exports, as), nil
 }
 
 // runAttrs are the frontend's options for RUN steps' containers: /dev/shm

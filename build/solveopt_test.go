@@ -118,6 +118,12 @@ func TestSolveOptAnnotations(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"name": "r/a", "annotation.all": "1", "annotation-manifest.amd64": "2"}, so.Exports[0].Attrs, "one platform, no index")
 
+	_, err = solveOpt(Options{ContextDir: t.TempDir(), Platforms: []string{"linux/arm64"}, Annotations: as}, exports, false, nil)
+	require.EqualError(t, err, "annotation annotation-index.idx: index annotations not supported for single platform export: the image of linux/arm64 alone has no index (a build split across nodes makes one per node)")
+	so, err = solveOpt(Options{ContextDir: t.TempDir(), Platforms: []string{"linux/arm64"}, Annotations: as}, exports[2:], false, nil)
+	require.NoError(t, err, "no image, nothing to annotate")
+	assert.Empty(t, so.Exports[0].Attrs)
+
 	so, err = solveOpt(Options{ContextDir: t.TempDir(), Platforms: []string{"linux/amd64"}, Annotations: as, BuildArgs: map[string]string{"BUILDKIT_MULTI_PLATFORM": "1"}}, exports[:1], false, nil)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"name": "r/a", "annotation.all": "1", "annotation-manifest[linux/amd64].amd64": "2", "annotation-manifest[linux/arm64].arm64": "3", "annotation-index.idx": "4"}, so.Exports[0].Attrs, "an index of one platform")

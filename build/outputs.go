@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distribution/reference"
+
 	"github.com/containerd/platforms"
 	"github.com/docker-build2/docker-build2/build/internal/atomicfile"
 	"github.com/moby/buildkit/client"
@@ -80,6 +82,9 @@ func (o *outputs) add(ctx context.Context, opts Options, out Output, name string
 	case "image", "registry", "docker", "oci":
 		if attrs["name"] == "" && name != "" {
 			attrs["name"] = name
+		}
+		if out.Type == "image" && attrs["push"] != "true" && attrs["name"] != "" {
+			attrs["name"] = normalizeNames(attrs["name"])
 		}
 	}
 	switch out.Type {
@@ -306,4 +311,18 @@ func Metadata(resp map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// normalizeNames spells each of the comma-separated image names in full
+// (docker.io/library/base:latest for base), as the image store must keep
+// them for FROM to find them; a name that does not parse is left to the
+// exporter to refuse.
+func normalizeNames(names string) string {
+	out := strings.Split(names, ",")
+	for i, n := range out {
+		if named, err := reference.ParseNormalizedNamed(strings.TrimSpace(n)); err == nil {
+			out[i] = reference.TagNameOnly(named).String()
+		}
+	}
+	return strings.Join(out, ",")
 }

@@ -120,7 +120,7 @@ func TestNewOutputsExports(t *testing.T) {
 				{Type: "cacheonly"},
 			}},
 			want: []client.ExportEntry{
-				{Type: client.ExporterImage, Attrs: map[string]string{"name": "app"}},
+				{Type: client.ExporterImage, Attrs: map[string]string{"name": "docker.io/library/app:latest"}},
 				{Type: client.ExporterImage, Attrs: map[string]string{"name": "app", "push": "true"}},
 				{Type: client.ExporterImage, Attrs: map[string]string{"name": "own", "push": "true"}},
 				{Type: client.ExporterLocal, Attrs: map[string]string{}, OutputDir: "/tmp/x"},
@@ -394,4 +394,45 @@ func TestWriteResultFiles(t *testing.T) {
 	err = writeResultFiles(Options{MetadataFile: filepath.Join(dir, "missing", "meta.json")}, res)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "writing the build metadata to ")
+}
+
+// TestImageStoreNames: an image kept in the builder's image store is
+// named in full, as FROM looks it up; pushed and loaded names stay as
+// given.
+func TestImageStoreNames(t *testing.T) {
+	t.Parallel()
+	o, err := newOutputs(t.Context(), Options{Tags: []string{"base", "example.com/team/app:1"}, Outputs: []Output{{Type: "image"}, {Type: "registry"}}})
+	require.NoError(t, err)
+	require.Len(t, o.exports, 2)
+	assert.Equal(t, "docker.io/library/base:latest,example.com/team/app:1", o.exports[0].Attrs["name"])
+	assert.Equal(t, "base,example.com/team/app:1", o.exports[1].Attrs["name"])
+}
+
+// TestKeepLocally: the embedded builder keeps a tagged image in its image
+// store unless an output names it already, and still loads it into an
+// engine that answers when no output is given.
+func TestKeepLocally(t *testing.T) {
+	t.Parallel()
+	up := &fakeEngine{}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{"no tag", Options{}, nil},
+		{"tag, no output, no engine", Options{Tags: []string{"a"}}, []string{"image"}},
+		{"tag, no output, engine", Options{Tags: []string{"a"}, Engine: up}, []string{"docker", "image"}},
+		{"tag and a file output", Options{Tags: []string{"a"}, Outputs: []Output{{Type: "tar", Dest: "x"}}}, []string{"tar", "image"}},
+		{"pushed", Options{Tags: []string{"a"}, Outputs: []Output{{Type: "registry"}}}, []string{"registry"}},
+		{"image output", Options{Tags: []string{"a"}, Outputs: []Output{{Type: "image"}}}, []string{"image"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			for _, out := range keepLocally(t.Context(), tc.opts).Outputs {
+				got = append(got, out.Type)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/containerd/platforms"
@@ -43,6 +44,10 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 		return nil, err
 	}
 	builtin := useBuiltinFrontend(ctx, b.s.Client(), opts, status)
+	_, isEmbedded := b.s.(*embedded.Solver)
+	if isEmbedded {
+		opts = keepLocally(ctx, opts)
+	}
 	outs, err := newOutputs(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -51,7 +56,7 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 	if outs.cacheOnly {
 		notice(status, NoticeCacheOnly)
 	}
-	if _, isEmbedded := b.s.(*embedded.Solver); isEmbedded && hasCgroupLimits(opts) && (userns.Rootless() || userns.InForeignUserNS()) {
+	if isEmbedded && hasCgroupLimits(opts) && (userns.Rootless() || userns.InForeignUserNS()) {
 		notice(status, NoticeRootlessCgroups)
 	}
 	resp, err := solve(ctx, b.s, opts, outs.exports, builtin, status)
@@ -81,6 +86,11 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 	so, err := solveOpt(opts, exports, builtin, cancel)
 	if err != nil {
 		return nil, err
+	}
+	if _, isEmbedded := s.(*embedded.Solver); isEmbedded && !opts.Pull {
+		// FROM and COPY --from find the images built here first, as on
+		// a Docker engine's builder; --pull asks the registry.
+		so.FrontendAttrs["image-resolve-mode"] = "local"
 	}
 	ch := make(chan *client.SolveStatus)
 	done := make(chan struct{})
@@ -164,4 +174,26 @@ func parsePlatform(p string) (ocispecs.Platform, error) {
 		return pl, fmt.Errorf("platform %q: %w", p, err)
 	}
 	return platforms.Normalize(pl), nil
+}
+
+// keepLocally has the embedded builder keep an image built with -t in its
+// image store, where later builds' FROM find it: as an image output when
+// no output names the image already. With no output at all the image also
+// goes to the Docker engine when one answers.
+func keepLocally(ctx context.Context, opts Options) Options {
+	if len(opts.Tags) == 0 {
+		return opts
+	}
+	outs := slices.Clone(opts.Outputs)
+	for _, out := range outs {
+		if out.Type == client.ExporterImage || out.Type == "registry" {
+			return opts
+		}
+	}
+	if len(outs) == 0 && opts.Engine != nil && opts.Engine.Available(ctx) == nil {
+		outs = append(outs, Output{Type: client.ExporterDocker})
+	}
+	outs = append(outs, Output{Type: client.ExporterImage})
+	opts.Outputs = outs
+	return opts
 }

@@ -330,9 +330,13 @@ func TestImageIDOutputs(t *testing.T) {
 	assert.Equal(t, id+"\n", r.stdout, "-q prints only the image ID")
 	assert.Empty(t, strings.TrimSpace(r.stderr), "-q prints no progress")
 
-	// No output and no engine: the result stays in the cache, and says so.
-	r = mustSucceed(t, build2(t, "--progress=plain", "-t", "e2e/notice:1", ctx))
+	// No output, no name and no engine: the result stays in the cache, and
+	// says so; with a name it is kept in the builder's image store.
+	r = mustSucceed(t, build2(t, "--progress=plain", ctx))
 	assert.Contains(t, r.stderr, "Build result will only remain in the build cache")
+	r = mustSucceed(t, build2(t, "--progress=plain", "-t", "e2e/notice:1", ctx))
+	assert.NotContains(t, r.stderr, "only remain in the build cache")
+	assert.Contains(t, r.stderr, "naming to docker.io/e2e/notice:1")
 }
 
 func TestLegacyFlagsAccepted(t *testing.T) {

@@ -71,7 +71,7 @@ func TestErrors(t *testing.T) {
 		{"tty progress without terminal", []string{"--progress=tty", good}, 125, []string{"--progress=tty needs a terminal"}},
 		{"output field without value", []string{"-o", "type=local,dest", good}, 125, []string{"--output", `"dest" is not of the form key=value`}},
 		{"output type missing", []string{"-o", "dest=out", good}, 125, []string{"--output", "type is missing"}},
-		{"output image without push", []string{"-o", "type=image,name=x/y", good}, 125, []string{"type=image without push=true"}},
+		{"output image without name", []string{"-o", "type=image", good}, 125, []string{"type=image needs name=REF or -t/--tag"}},
 		{"output registry without name", []string{"-o", "type=registry", good}, 125, []string{"type=registry needs name=REF"}},
 		{"two outputs to stdout", []string{"-o", "-", "-o", "type=oci,dest=-", good}, 125, []string{"only one output can go to stdout"}},
 		{"tar dest is a directory", []string{"-o", "type=tar,dest=" + aDir, good}, 125, []string{aDir, "is a directory"}},

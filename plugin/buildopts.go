@@ -170,8 +170,8 @@ func checkOutput(dockerCLI command.Cli, out build.Output, tagged bool, stdoutUse
 			return fmt.Errorf("--output type=registry needs name=REF or -t/--tag")
 		}
 	case "image":
-		if out.Attrs["push"] != "true" {
-			return fmt.Errorf("--output type=image without push=true has nowhere to store the image (the embedded builder has no image store): use push=true, --load, or type=oci|docker,dest=FILE")
+		if out.Attrs["name"] == "" && !tagged {
+			return fmt.Errorf("--output type=image needs name=REF or -t/--tag: it names the image in the builder's image store")
 		}
 	case "tar", "oci", "docker":
 		switch out.Dest {

@@ -110,6 +110,7 @@ func newWorkerOpt(ctx context.Context, stateRoot string, sn runc.SnapshotterFact
 		Executor:         exe,
 		Snapshotter:      containerdsnapshot.NewSnapshotter(sn.Name, mdb.Snapshotter(sn.Name), "buildkit", nil),
 		ContentStore:     cs,
+		ImageStore:       imageStore(mdb),
 		Applier:          winlayers.NewFileSystemApplierWithWindows(cs, apply.NewFileSystemApplier(cs)),
 		Differ:           winlayers.NewWalkingDiffWithWindows(cs, walking.NewWalkingDiff(cs)),
 		Platforms:        []ocispecs.Platform{platforms.Normalize(platforms.DefaultSpec())},

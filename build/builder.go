@@ -31,6 +31,11 @@ type Builder interface {
 	Prune(ctx context.Context, ch chan client.UsageInfo, opts ...client.PruneOption) error
 	// DiskUsage lists the build cache.
 	DiskUsage(ctx context.Context, opts ...client.DiskUsageOption) ([]*client.UsageInfo, error)
+	// Images lists the images the builder keeps by name (the embedded
+	// builder's image store).
+	Images(ctx context.Context) ([]Image, error)
+	// RemoveImage removes an image of Images by its full name.
+	RemoveImage(ctx context.Context, name string) error
 	// Close releases the builder: the embedded solver stops once the
 	// builds of other processes sharing it end.
 	Close() error
@@ -179,6 +184,30 @@ func (b *single) DiskUsage(ctx context.Context, opts ...client.DiskUsageOption) 
 
 func (b *single) Close() error { return b.s.Close() }
 
+func (b *single) Images(ctx context.Context) ([]Image, error) {
+	if e, ok := b.s.(*embedded.Solver); ok {
+		return e.Images(ctx)
+	}
+	return nil, noImageStore(b.name)
+}
+
+func (b *single) RemoveImage(ctx context.Context, name string) error {
+	if e, ok := b.s.(*embedded.Solver); ok {
+		return e.RemoveImage(ctx, name)
+	}
+	return noImageStore(b.name)
+}
+
+// Image is an image of the embedded builder's image store.
+type Image = embedded.Image
+
+// ErrImageNotFound is RemoveImage's error for a name the builder lacks.
+var ErrImageNotFound = embedded.ErrImageNotFound
+
+func noImageStore(builder string) error {
+	return fmt.Errorf("builder %s keeps no images of its own: only the embedded builder (default) has an image store", builder)
+}
+
 // fleet is a named builder whose nodes share a multi-platform build: each
 // builds its platforms, and the results are merged into one image index.
 type fleet struct {
@@ -210,6 +239,10 @@ func (f *fleet) DiskUsage(context.Context, ...client.DiskUsageOption) ([]*client
 }
 
 func (f *fleet) Close() error { return nil }
+
+func (f *fleet) Images(context.Context) ([]Image, error) { return nil, noImageStore(f.name) }
+
+func (f *fleet) RemoveImage(context.Context, string) error { return noImageStore(f.name) }
 
 // BuildKitVersion returns the version of the BuildKit module linked in.
 func BuildKitVersion() string { return embedded.BuildKitVersion() }

@@ -44,3 +44,56 @@ func TestFromImageBuiltHere(t *testing.T) {
 		})
 	}
 }
+
+// TestImagesAndRmi: images lists what the store keeps by the names docker
+// shows, -o type=image stores too, a multi-platform image is kept as one
+// entry, and rmi removes a name so that FROM no longer finds it.
+func TestImagesAndRmi(t *testing.T) {
+	requireE2E(t)
+	state := t.TempDir()
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo kept > /k.txt\n")})
+	mustSucceed(t, build2(t, "--root", state, "-t", "e2e-kept:1", "-t", "example.com/team/kept:2", ctx))
+	mustSucceed(t, build2(t, "--root", state, "-o", "type=image,name=e2e-output-image", ctx))
+
+	r := mustSucceed(t, docker(t, []string{"build2", "images", "--root", state}))
+	assert.Regexp(t, `(?m)^REPOSITORY\s+TAG\s+DIGEST\s+CREATED$`, r.stdout)
+	assert.Regexp(t, `(?m)^e2e-kept\s+1\s+sha256:[0-9a-f]{12}\s+`, r.stdout)
+	assert.Regexp(t, `(?m)^example.com/team/kept\s+2\s+sha256:`, r.stdout)
+	assert.Regexp(t, `(?m)^e2e-output-image\s+latest\s+sha256:`, r.stdout)
+	assert.NotContains(t, r.stdout, "@sha256", "name@digest records are not listed")
+	r = mustSucceed(t, docker(t, []string{"build2", "images", "-q", "--root", state}))
+	assert.Contains(t, r.stdout, "e2e-kept:1\n")
+
+	r = mustSucceed(t, docker(t, []string{"build2", "rmi", "--root", state, "e2e-kept:1"}))
+	assert.Equal(t, "Untagged: e2e-kept:1\n", r.stdout)
+	r = mustSucceed(t, docker(t, []string{"build2", "images", "--root", state}))
+	assert.NotContains(t, r.stdout, "e2e-kept ")
+	assert.Contains(t, r.stdout, "example.com/team/kept")
+	app := writeFiles(t, map[string]string{"Dockerfile": "FROM e2e-kept:1\n"})
+	r = build2(t, "--root", state, "--progress=plain", "-o", t.TempDir(), app)
+	assert.Equal(t, 1, r.code, "FROM no longer finds it: %s", r.String())
+
+	r = docker(t, []string{"build2", "rmi", "--root", state, "e2e-never-built"})
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, "no such image: e2e-never-built")
+	r = docker(t, []string{"build2", "rmi", "--root", state, "Bad:Name"})
+	assert.Equal(t, 125, r.code, r.String())
+	noCrash(t, r)
+}
+
+// TestMultiPlatformImageKept: a two-platform image is kept as one index,
+// and a build for either platform finds its variant.
+func TestMultiPlatformImageKept(t *testing.T) {
+	requireArm64(t)
+	state := t.TempDir()
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN uname -m > /arch.txt\n")})
+	mustSucceed(t, build2(t, "--root", state, "--platform", "linux/amd64,linux/arm64", "-t", "e2e-multi", ctx))
+	r := mustSucceed(t, docker(t, []string{"build2", "images", "-q", "--root", state}))
+	assert.Equal(t, "e2e-multi:latest\n", r.stdout)
+	app := writeFiles(t, map[string]string{"Dockerfile": "FROM e2e-multi\nFROM scratch\nCOPY --from=0 /arch.txt /\n"})
+	for platform, arch := range map[string]string{"linux/amd64": "x86_64", "linux/arm64": "aarch64"} {
+		out := t.TempDir()
+		mustSucceed(t, build2(t, "--root", state, "--platform", platform, "-o", out, app))
+		assert.Equal(t, arch, readFile(t, filepath.Join(out, "arch.txt")), platform)
+	}
+}

@@ -82,6 +82,8 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI command.Cli) *cobra.Comman
 		hideCommand(newBuilderRmCommand(dockerCLI)),
 		hideCommand(newBuilderUseCommand(dockerCLI)),
 		newDiskUsageCommand(dockerCLI),
+		newImagesCommand(dockerCLI),
+		newRmiCommand(dockerCLI),
 		newUninstallCommand(dockerCLI),
 		newUnsupportedCommand("bake"),
 		newCompletionCommand(dockerCLI, isPlugin),

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"syscall"
 
+	imagesapi "github.com/containerd/containerd/api/services/images/v1"
+	"github.com/containerd/containerd/v2/core/images"
+
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/plugins/snapshots/native"
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
@@ -60,6 +63,8 @@ type owner struct {
 	snapshotter snapshots.Snapshotter
 	// maxHistory is BuildKit's build-history limit: 0, no history.
 	maxHistory int64
+	// images is the worker's image store.
+	images images.Store
 }
 
 // startOwner runs the controller on cfg.Root, whose lock is held.
@@ -93,6 +98,7 @@ func startOwner(ctx context.Context, cfg Config, lock *flock.Flock, wm workerMod
 		grpc.MaxSendMsgSize(16<<20),
 	)
 	ctrl.Register(o.server)
+	imagesapi.RegisterImagesServer(o.server, imagesServer{store: o.images})
 	go func() { _ = o.server.Serve(o.lis) }()
 	if err := shared.Serve(o.server, cfg.Root); err != nil {
 		return nil, err
@@ -190,6 +196,7 @@ func (o *owner) newController(ctx context.Context, cfg Config, wm workerMode) (*
 	if err != nil {
 		return nil, err
 	}
+	o.images = opt.ImageStore
 	dstat, _ := disk.GetDiskStat(root)
 	opt.GCPolicy = gcPolicy(gcConfig(cfg.Daemon), dstat)
 	opt.BuildkitVersion = client.BuildkitVersion{Package: version.Package, Version: BuildKitVersion(), Revision: version.Revision}

@@ -43,6 +43,8 @@ type Options struct {
 	// CacheImports and CacheExports are --cache-from and --cache-to.
 	CacheImports []CacheSpec
 	CacheExports []CacheSpec
+	// Contexts are the named build contexts, by name.
+	Contexts map[string]NamedContext
 	// NetworkMode is "default", "none" or "host".
 	NetworkMode string
 	// ExtraHosts are "host=ip" pairs added to /etc/hosts of RUN steps.

@@ -29,6 +29,10 @@ func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail fun
 	if err != nil {
 		return nil, err
 	}
+	stores, err := namedContexts(opts, attrs, mounts, fail)
+	if err != nil {
+		return nil, err
+	}
 	allow, err := network(opts, attrs)
 	if err != nil {
 		return nil, err
@@ -47,6 +51,7 @@ func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail fun
 		CacheImports:        cacheEntries(opts.CacheImports),
 		CacheExports:        cacheEntries(cacheExports(opts)),
 		LocalMounts:         mounts,
+		OCIStores:           stores,
 		SharedKey:           sharedKey,
 		Frontend:            "dockerfile.v0",
 		FrontendAttrs:       attrs,

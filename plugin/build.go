@@ -20,6 +20,7 @@ type buildOptions struct {
 	allow         []string
 	annotations   []string
 	buildArgs     []string
+	buildContexts []string
 	cacheFrom     []string
 	cacheTo       []string
 	cgroupParent  string
@@ -85,6 +86,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringArrayVar(&opts.allow, "allow", nil, `Allow extra privileged entitlement (e.g., "network.host", "security.insecure")`)
 	flags.StringArrayVar(&opts.annotations, "annotation", nil, "Add annotation to the image")
 	flags.StringArrayVar(&opts.buildArgs, "build-arg", nil, "Set build-time variables; $SOURCE_DATE_EPOCH sets SOURCE_DATE_EPOCH unless given")
+	flags.StringArrayVar(&opts.buildContexts, "build-context", nil, `Additional build contexts (e.g., name=path, name=docker-image://ref, name=oci-layout://path[:tag|@digest], name=URL)`)
 	opts.sourceDateEpoch = defaultSourceDateEpoch()
 	flags.StringArrayVar(&opts.cacheFrom, "cache-from", nil, `External cache sources (e.g., "user/app:cache", "type=local,src=path/to/dir")`)
 	flags.StringArrayVar(&opts.cacheTo, "cache-to", nil, `Cache export destinations (e.g., "user/app:cache", "type=local,dest=path/to/dir")`)

@@ -84,6 +84,9 @@ func (r *request) setValues() error {
 	if opts.ExtraHosts, err = buildflags.ExtraHosts(o.addHosts); err != nil {
 		return err
 	}
+	if opts.Contexts, err = buildContexts(o.buildContexts); err != nil {
+		return err
+	}
 	if opts.NetworkMode, err = buildflags.Network(o.network); err != nil {
 		return err
 	}
@@ -254,4 +257,26 @@ func (r *request) setSessions(dockerCLI command.Cli) error {
 		r.opts.Session = append(r.opts.Session, a)
 	}
 	return nil
+}
+
+// buildContexts parses --build-context and checks the local directories
+// and OCI layouts it names.
+func buildContexts(specs []string) (map[string]build.NamedContext, error) {
+	contexts, err := buildflags.BuildContexts(specs)
+	if err != nil {
+		return nil, err
+	}
+	for name, c := range contexts {
+		switch c.Kind {
+		case build.ContextLocal:
+			if st, err := os.Stat(c.Value); err != nil || !st.IsDir() {
+				return nil, fmt.Errorf("--build-context %s=%s: no such directory: name a directory, docker-image://REF, oci-layout://PATH or a URL", name, c.Value)
+			}
+		case build.ContextOCILayout:
+			if _, err := os.Stat(filepath.Join(c.Value, "index.json")); err != nil {
+				return nil, fmt.Errorf("--build-context %s=oci-layout://%s: no OCI layout there (no index.json)", name, c.Value)
+			}
+		}
+	}
+	return contexts, nil
 }

@@ -1,0 +1,100 @@
+package buildflags
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/docker-build2/docker-build2/build"
+)
+
+// BuildContexts parses --build-context values, NAME=VALUE as buildx takes
+// them: docker-image://REF, oci-layout://PATH[:TAG|@sha256:…], a Git or
+// HTTP(S) URL, or a local directory.
+func BuildContexts(specs []string) (map[string]build.NamedContext, error) {
+	out := map[string]build.NamedContext{}
+	for _, s := range specs {
+		name, value, ok := strings.Cut(s, "=")
+		if !ok || strings.TrimSpace(name) == "" || value == "" {
+			return nil, fmt.Errorf("--build-context %q: use NAME=VALUE, e.g. base=docker-image://alpine or src=./dir", s)
+		}
+		if _, err := reference.ParseNormalizedNamed(name); err != nil && !validContextName(name) {
+			return nil, fmt.Errorf("--build-context %q: %q is not a valid name: use lower-case letters, digits, '.', '_', '-' and '/'", s, name)
+		}
+		c, err := namedContext(value)
+		if err != nil {
+			return nil, fmt.Errorf("--build-context %q: %w", s, err)
+		}
+		out[name] = c
+	}
+	return out, nil
+}
+
+func validContextName(name string) bool {
+	ok := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/:", r)
+	}
+	for _, r := range name {
+		if !ok(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func namedContext(value string) (build.NamedContext, error) {
+	switch {
+	case strings.HasPrefix(value, "docker-image://"):
+		ref := strings.TrimPrefix(value, "docker-image://")
+		if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+			return build.NamedContext{}, fmt.Errorf("image %q: %w", ref, err)
+		}
+		return build.NamedContext{Kind: build.ContextImage, Value: ref}, nil
+	case strings.HasPrefix(value, "oci-layout://"):
+		path := strings.TrimPrefix(value, "oci-layout://")
+		c := build.NamedContext{Kind: build.ContextOCILayout}
+		if p, dgst, ok := strings.Cut(path, "@"); ok {
+			path, c.Ref = p, dgst
+		} else if i := strings.LastIndex(path, ":"); i > strings.LastIndex(path, "/") {
+			path, c.Ref = path[:i], path[i+1:]
+		}
+		if path == "" {
+			return c, fmt.Errorf("oci-layout:// needs the layout's directory")
+		}
+		c.Value = path
+		return c, nil
+	case strings.HasPrefix(value, "target:"):
+		return build.NamedContext{}, fmt.Errorf("target: contexts are bake's: name a directory, docker-image://, oci-layout:// or a URL")
+	case isURL(value):
+		return build.NamedContext{Kind: build.ContextURL, Value: value}, nil
+	}
+	return build.NamedContext{Kind: build.ContextLocal, Value: strings.TrimPrefix(value, "cwd://")}, nil
+}
+
+// isURL reports whether s is a remote context: a Git repository or an
+// HTTP(S) tarball.
+func isURL(s string) bool {
+	for _, p := range []string{"http://", "https://", "git://", "git@", "ssh://"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// FormatBuildContext is the --build-context value of c.
+func FormatBuildContext(name string, c build.NamedContext) string {
+	switch c.Kind {
+	case build.ContextImage:
+		return name + "=docker-image://" + c.Value
+	case build.ContextOCILayout:
+		switch {
+		case strings.HasPrefix(c.Ref, "sha256:"):
+			return name + "=oci-layout://" + c.Value + "@" + c.Ref
+		case c.Ref != "":
+			return name + "=oci-layout://" + c.Value + ":" + c.Ref
+		}
+		return name + "=oci-layout://" + c.Value
+	}
+	return name + "=" + c.Value
+}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/containerd/platforms"
 	"github.com/docker-build2/docker-build2/build/embedded"
-	"github.com/docker-build2/docker-build2/build/userns"
 	"github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -56,7 +55,7 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 	if outs.cacheOnly {
 		notice(status, NoticeCacheOnly)
 	}
-	if isEmbedded && hasCgroupLimits(opts) && (userns.Rootless() || userns.InForeignUserNS()) {
+	if isEmbedded && hasCgroupLimits(opts) && embedded.NoStepCgroups() {
 		notice(status, NoticeRootlessCgroups)
 	}
 	resp, err := solve(ctx, b.s, opts, outs.exports, builtin, status)

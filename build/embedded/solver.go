@@ -304,6 +304,11 @@ func unlock(l *flock.Flock) error {
 	return l.Unlock()
 }
 
+// NoStepCgroups reports whether RUN steps get no cgroups of their own here:
+// rootless runc (a user who is not root, or root of a user namespace made
+// by someone else) applies no cgroup limits.
+func NoStepCgroups() bool { return userns.Rootless() || userns.InForeignUserNS() }
+
 // BuildKitVersion returns the version of the BuildKit module linked in.
 func BuildKitVersion() string {
 	if info, ok := debug.ReadBuildInfo(); ok {

@@ -192,6 +192,9 @@ type ImageLoader interface {
 	// Load returns the writer the tarball goes into, and wait, which
 	// returns once the engine has loaded what was written.
 	Load(ctx context.Context) (w io.WriteCloser, wait func() error, err error)
+	// Image returns the engine's image ref as a tarball (docker save's),
+	// or ok false when the engine has no image of that name.
+	Image(ctx context.Context, ref string) (r io.ReadCloser, ok bool, err error)
 }
 
 // Result is what a finished build reports.

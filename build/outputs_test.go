@@ -84,6 +84,10 @@ func (e *fakeEngine) Load(context.Context) (io.WriteCloser, func() error, error)
 	return nopWriteCloser{&e.loaded}, func() error { return e.waitErr }, nil
 }
 
+func (e *fakeEngine) Image(context.Context, string) (io.ReadCloser, bool, error) {
+	return nil, false, nil
+}
+
 func TestNewOutputsExports(t *testing.T) {
 	t.Parallel()
 	up, down := &fakeEngine{}, &fakeEngine{down: errors.New("connection refused")}

@@ -43,9 +43,14 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 		return nil, err
 	}
 	builtin := useBuiltinFrontend(ctx, b.s.Client(), opts, status)
-	_, isEmbedded := b.s.(*embedded.Solver)
+	e, isEmbedded := b.s.(*embedded.Solver)
 	if isEmbedded {
 		opts = keepLocally(ctx, opts)
+		var cleanup func()
+		if opts, cleanup, err = engineImages(ctx, e, opts, status); err != nil {
+			return nil, err
+		}
+		defer cleanup()
 	}
 	outs, err := newOutputs(ctx, opts)
 	if err != nil {

@@ -97,3 +97,24 @@ func TestMultiPlatformImageKept(t *testing.T) {
 		assert.Equal(t, arch, readFile(t, filepath.Join(out, "arch.txt")), platform)
 	}
 }
+
+// TestFromImageOnlyInEngine: an image only the Docker engine has is usable
+// in FROM, as on the engine's own builder; --pull asks the registry.
+func TestFromImageOnlyInEngine(t *testing.T) {
+	d := requireEngine(t)
+	name := "e2e-engine-only-" + filepath.Base(t.TempDir())
+	img := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo made-for-the-engine > /engine.txt\n")})
+	// Built on another state dir and loaded into the engine only.
+	mustSucceed(t, docker(t, []string{"build2", "--root", t.TempDir(), "--load", "-t", name, img}, withEngine(d)))
+
+	state := t.TempDir()
+	app := writeFiles(t, map[string]string{"Dockerfile": "FROM " + name + "\nRUN cat /engine.txt > /app.txt\nFROM scratch\nCOPY --from=0 /app.txt /\n"})
+	out := t.TempDir()
+	r := mustSucceed(t, docker(t, []string{"build2", "--root", state, "--progress=plain", "-o", out, app}, withEngine(d)))
+	assert.Equal(t, "made-for-the-engine", readFile(t, filepath.Join(out, "app.txt")))
+	assert.Contains(t, r.stderr, "loading "+name+" from the Docker engine")
+
+	r = docker(t, []string{"build2", "--root", state, "--pull", "-o", t.TempDir(), app}, withEngine(d))
+	assert.Equal(t, 1, r.code, r.String())
+	noCrash(t, r)
+}

@@ -71,3 +71,16 @@ func (p *engineProbe) Load(ctx context.Context) (io.WriteCloser, func() error, e
 	}()
 	return pw, func() error { return <-done }, nil
 }
+
+// Image exports the engine's image ref (docker save); ok is false when the
+// engine has none of that name.
+func (p *engineProbe) Image(ctx context.Context, ref string) (io.ReadCloser, bool, error) {
+	if _, err := p.dockerCLI.Client().ImageInspect(ctx, ref); err != nil {
+		return nil, false, nil
+	}
+	res, err := p.dockerCLI.Client().ImageSave(ctx, []string{ref})
+	if err != nil {
+		return nil, false, fmt.Errorf("exporting %s from the Docker engine: %w", ref, err)
+	}
+	return res, true, nil
+}

@@ -25,6 +25,9 @@ import (
 // results into one image index: pushed (a registry output), or written as
 // one OCI tarball (an oci output).
 func (f *fleet) run(ctx context.Context, opts Options, status chan<- *client.SolveStatus) (*Result, error) {
+	if opts.Call != "" {
+		return f.call(ctx, opts, status)
+	}
 	push, oci, err := f.splitOutputs(opts)
 	if err != nil {
 		return nil, err
@@ -304,4 +307,16 @@ func withPlatform(st *client.SolveStatus, platform string) *client.SolveStatus {
 		out.Warnings = append(out.Warnings, &c)
 	}
 	return out
+}
+
+// call asks the frontend's request on the first node: the answer does not
+// depend on the platform.
+func (f *fleet) call(ctx context.Context, opts Options, status chan<- *client.SolveStatus) (*Result, error) {
+	n := f.plan[0].Node
+	c, err := remote.Connect(ctx, n.Remote())
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	defer func() { _ = c.Close() }()
+	return call(ctx, daemon{c}, opts, status)
 }

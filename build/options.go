@@ -81,6 +81,10 @@ type Options struct {
 	IIDFile      string
 	MetadataFile string
 
+	// Call, when set (a key of Calls), asks the frontend that request
+	// instead of building: no output is written.
+	Call string
+
 	// Session holds the session providers (registry auth, secrets, ssh).
 	Session []session.Attachable
 	// NoHistory keeps the build out of the builder's build history, which
@@ -202,6 +206,9 @@ type Result struct {
 	// ExporterResponse holds exporter metadata such as
 	// "containerimage.digest" and "containerimage.config.digest".
 	ExporterResponse map[string]string
+	// Call is the frontend's answer to Options.Call: result.json,
+	// result.txt and, for a check, result.statuscode.
+	Call map[string][]byte
 }
 
 // ImageID is the ID docker shows for the image built: its config digest,

@@ -25,8 +25,8 @@ import (
 // Run does not close: the caller does, once it has closed b too.
 func Run(ctx context.Context, b Builder, opts Options, status chan<- *client.SolveStatus) (*Result, error) {
 	res, err := b.run(ctx, opts, status)
-	if err != nil {
-		return nil, err
+	if err != nil || opts.Call != "" {
+		return res, err
 	}
 	if err := writeResultFiles(opts, res); err != nil {
 		return nil, err
@@ -37,6 +37,9 @@ func Run(ctx context.Context, b Builder, opts Options, status chan<- *client.Sol
 func (b *single) run(ctx context.Context, opts Options, status chan<- *client.SolveStatus) (*Result, error) {
 	if err := checkPlatforms(ctx, b.s, opts.Platforms); err != nil {
 		return nil, err
+	}
+	if opts.Call != "" {
+		return call(ctx, b.s, opts, status)
 	}
 	opts, err := withBuilderPlatform(ctx, b.s, opts)
 	if err != nil {

@@ -38,6 +38,8 @@ type buildOptions struct {
 	pull          bool
 	push          bool
 	quiet         bool
+	call          string
+	check         bool
 	resources     []string
 	secrets       []string
 	shmSize       string
@@ -105,6 +107,8 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.BoolVar(&opts.pull, "pull", false, "Always attempt to pull all referenced images")
 	flags.BoolVar(&opts.push, "push", false, `Shorthand for "--output=type=registry"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
+	flags.StringVar(&opts.call, "call", "build", `Set method for evaluating build ("check", "outline", "targets")`)
+	flags.BoolVar(&opts.check, "check", false, `Shorthand for "--call=check"`)
 	flags.StringArrayVar(&opts.resources, "resource", nil, `Resource limits for build containers (format: "memory=2g", "cpu-quota=50000")`)
 	flags.StringArrayVar(&opts.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
 	flags.Var(&kindValue{p: &opts.shmSize, kind: "bytes"}, "shm-size", "Shared memory size for build containers")
@@ -156,6 +160,9 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	}
 	if displayErr != nil {
 		return displayErr
+	}
+	if req.call.Name != "build" {
+		return printCall(dockerCLI.Out(), req.call, res.Call)
 	}
 	progress.PrintWarnings(dockerCLI.Err(), warnings, req.progress)
 	if id := res.ImageID(); o.quiet && id != "" {

@@ -23,6 +23,7 @@ type request struct {
 	raw      *buildOptions
 	opts     build.Options
 	progress progress.Mode
+	call     buildflags.Call
 	cleanups []func()
 }
 
@@ -75,6 +76,16 @@ func newRequest(dockerCLI command.Cli, engine *engineProbe, contextArg string, o
 func (r *request) setValues() error {
 	o, opts := r.raw, &r.opts
 	var err error
+	callSpec := o.call
+	if o.check {
+		callSpec = "check"
+	}
+	if r.call, err = buildflags.ParseCall(callSpec); err != nil {
+		return err
+	}
+	if r.call.Name != "build" {
+		opts.Call = r.call.Name
+	}
 	if opts.BuildArgs, err = buildflags.BuildArgs(o.buildArgs, os.LookupEnv); err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func chooseBuilder(ctx context.Context, env string, envSet bool, daemonPath stri
 
 // buildKitOnlyFlags are build flags the engine's legacy builder has no
 // equivalent for.
-var buildKitOnlyFlags = []string{"allow", "annotation", "builder", "cache-to", "load", "metadata-file", "no-cache-filter", "output", "push", "resource", "secret", "ssh", "tlscacert", "tlscert", "tlskey", "tlsservername"}
+var buildKitOnlyFlags = []string{"allow", "call", "check", "annotation", "builder", "cache-to", "load", "metadata-file", "no-cache-filter", "output", "push", "resource", "secret", "ssh", "tlscacert", "tlscert", "tlskey", "tlsservername"}
 
 // ownFlags are docker-build2's own flags, meaningless to the engine.
 var ownFlags = map[string]bool{"root": true, "daemon-config": true, "progress": true}

@@ -88,6 +88,11 @@ func render(w io.Writer, err error, debugging bool) int {
 		fmt.Fprintln(w, sterr.Status)
 		return code
 	}
+	if errors.As(err, &sterr) && sterr.Cause == nil {
+		// Only an exit code (a check that found violations, which it
+		// printed): nothing to add.
+		return code
+	}
 	if errors.As(err, &sterr) && sterr.Cause != nil {
 		err = sterr.Cause
 	}

@@ -51,6 +51,7 @@ func TestRender(t *testing.T) {
 		{name: "docker flag error is printed as is", err: flagErr, code: 125, want: flagErr.Status + "\n"},
 		{name: "docker flag error with debugging", err: flagErr, debugging: true, code: 125, want: flagErr.Status + "\n"},
 		{name: "status code 0 is a failure", err: cli.StatusError{Cause: boom}, code: 1, want: "ERROR: boom\n"},
+		{name: "an exit code alone prints nothing", err: cli.StatusError{StatusCode: 1}, code: 1, want: ""},
 		{name: "buildkit internal error", err: internal, code: 100, want: "ERROR: rpc error: code = Internal desc = worker died\n"},
 		{name: "wrapped internal error", err: fmt.Errorf("solve: %w", internal), code: 100, want: "ERROR: solve: rpc error: code = Internal desc = worker died\n"},
 		{name: "resource exhausted", err: exhausted, code: 102, want: "ERROR: rpc error: code = ResourceExhausted desc = no space left on device\n"},
@@ -81,7 +82,7 @@ func TestRender(t *testing.T) {
 				assert.Contains(t, out.String(), c)
 			}
 			var se cli.StatusError
-			if errors.As(tc.err, &se) && se.Status != "" {
+			if errors.As(tc.err, &se) && (se.Status != "" || se.Cause == nil) {
 				assert.NotContains(t, out.String(), "ERROR:")
 			} else {
 				assert.Equal(t, 1, strings.Count(out.String(), "ERROR:"), "one ERROR: line, no double prefix:\n%s", out.String())

@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCheckAndCall: --check (--call=check) reports the Dockerfile's lint
+// violations instead of building and fails when there are any, as buildx
+// does; --call=outline and targets describe the Dockerfile.
+func TestCheckAndCall(t *testing.T) {
+	requireE2E(t)
+	bad := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}} as build\nRUN echo never-run-by-a-check\n")})
+	good := writeFiles(t, map[string]string{"Dockerfile": dockerfile("# build compiles the app\nFROM {{BASE}} AS build\nARG VERSION=1\nRUN echo $VERSION\n\n# final is the image to ship\nFROM build AS final\n")})
+
+	r := build2(t, "--check", "--progress=plain", bad)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stdout, "FromAsCasing")
+	assert.Contains(t, r.stdout, "Check complete, 1 warning has been found!")
+	assert.NotContains(t, r.stderr, "never-run-by-a-check", "a check builds nothing")
+	assert.NotContains(t, r.stderr, "ERROR", "the violations are the output")
+
+	r = mustSucceed(t, build2(t, "--call=check,ignorestatus=true", bad))
+	assert.Contains(t, r.stdout, "1 warning has been found")
+
+	r = mustSucceed(t, build2(t, "--call=check", good))
+	assert.Contains(t, r.stdout, "Check complete, no warnings found.")
+
+	r = build2(t, "--call=check,format=json", bad)
+	assert.Equal(t, 1, r.code, r.String())
+	var results struct {
+		Warnings []struct {
+			RuleName string `json:"ruleName"`
+		} `json:"warnings"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &results), r.stdout)
+	require.Len(t, results.Warnings, 1)
+	assert.Equal(t, "FromAsCasing", results.Warnings[0].RuleName)
+
+	r = mustSucceed(t, build2(t, "--call=targets", good))
+	assert.Regexp(t, `(?m)^build\s+.*compiles the app`, r.stdout)
+	assert.Regexp(t, `(?m)^final \(default\)\s+.*the image to ship`, r.stdout)
+	r = mustSucceed(t, build2(t, "--call=outline", "--target", "build", good))
+	assert.Contains(t, r.stdout, "VERSION")
+
+	r = build2(t, "--call=lint", good)
+	assert.Equal(t, 125, r.code, r.String())
+	assert.Contains(t, r.stderr, `--call "lint": unknown method "lint"`)
+	noCrash(t, r)
+}

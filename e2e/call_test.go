@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,4 +51,16 @@ func TestCheckAndCall(t *testing.T) {
 	assert.Equal(t, 125, r.code, r.String())
 	assert.Contains(t, r.stderr, `--call "lint": unknown method "lint"`)
 	noCrash(t, r)
+}
+
+// TestWarningsOnFailure: a failed build prints its warnings too, before
+// the error, as buildx does.
+func TestWarningsOnFailure(t *testing.T) {
+	requireE2E(t)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}} as build\nRUN exit 7\n")})
+	r := build2(t, "--progress=plain", ctx)
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, "1 warning found")
+	assert.Contains(t, r.stderr, "FromAsCasing")
+	assert.Less(t, strings.Index(r.stderr, "warning found"), strings.LastIndex(r.stderr, "ERROR:"), "the warnings come before the error")
 }

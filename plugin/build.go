@@ -155,6 +155,10 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	}
 	res, err := buildOn(ctx, o.builderTarget(dockerCLI, daemonCfg, req.opts.Platforms, printer.Status()), req.opts, printer.Status())
 	warnings, displayErr := printer.Wait()
+	if req.call.Name == "build" {
+		// As buildx, also when the build failed: the warnings may say why.
+		progress.PrintWarnings(dockerCLI.Err(), warnings, req.progress)
+	}
 	if err != nil {
 		return err
 	}
@@ -164,7 +168,6 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	if req.call.Name != "build" {
 		return printCall(dockerCLI.Out(), req.call, res.Call)
 	}
-	progress.PrintWarnings(dockerCLI.Err(), warnings, req.progress)
 	if id := res.ImageID(); o.quiet && id != "" {
 		fmt.Fprintln(dockerCLI.Out(), id)
 	}

@@ -94,10 +94,15 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 	if err != nil {
 		return nil, err
 	}
-	if _, isEmbedded := s.(*embedded.Solver); isEmbedded && !opts.Pull {
-		// FROM and COPY --from find the images built here first, as on
-		// a Docker engine's builder; --pull asks the registry.
-		so.FrontendAttrs["image-resolve-mode"] = "local"
+	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
+		if !opts.Pull {
+			// FROM and COPY --from find the images built here first, as
+			// on a Docker engine's builder; --pull asks the registry.
+			so.FrontendAttrs["image-resolve-mode"] = "local"
+		}
+		if hosts, ok := so.FrontendAttrs["add-hosts"]; ok {
+			so.FrontendAttrs["add-hosts"] = hostGateway(hosts)
+		}
 	}
 	ch := make(chan *client.SolveStatus)
 	done := make(chan struct{})
@@ -203,4 +208,17 @@ func keepLocally(ctx context.Context, opts Options) Options {
 	outs = append(outs, Output{Type: client.ExporterImage})
 	opts.Outputs = outs
 	return opts
+}
+
+// hostGateway resolves host-gateway in "host=ip" pairs to the address the
+// host has as seen from the embedded builder's RUN steps, which share its
+// network: its loopback.
+func hostGateway(hosts string) string {
+	pairs := strings.Split(hosts, ",")
+	for i, p := range pairs {
+		if host, ip, ok := strings.Cut(p, "="); ok && ip == "host-gateway" {
+			pairs[i] = host + "=127.0.0.1"
+		}
+	}
+	return strings.Join(pairs, ",")
 }

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,4 +66,19 @@ func TestWarningsOnFailure(t *testing.T) {
 	assert.Contains(t, r.stderr, "1 warning found")
 	assert.Contains(t, r.stderr, "FromAsCasing")
 	assert.Less(t, strings.Index(r.stderr, "warning found"), strings.LastIndex(r.stderr, "ERROR:"), "the warnings come before the error")
+}
+
+// TestAddHostGateway: --add-host NAME:host-gateway names the host as RUN
+// steps see it, so a server the test binds on the host answers by NAME.
+func TestAddHostGateway(t *testing.T) {
+	requireE2E(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("answered-through-host-gateway"))
+	}))
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN wget -qO /got.txt http://the-host:" + port + "/\nFROM scratch\nCOPY --from=0 /got.txt /\n")})
+	out := t.TempDir()
+	mustSucceed(t, build2(t, "--add-host", "the-host:host-gateway", "-o", out, ctx))
+	assert.Equal(t, "answered-through-host-gateway", readFile(t, filepath.Join(out, "got.txt")))
 }

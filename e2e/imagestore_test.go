@@ -118,3 +118,20 @@ func TestFromImageOnlyInEngine(t *testing.T) {
 	assert.Equal(t, 1, r.code, r.String())
 	noCrash(t, r)
 }
+
+// TestRootlessImageStore: a user who is not root keeps images too, in
+// the state dir of its own, and builds FROM them.
+func TestRootlessImageStore(t *testing.T) {
+	requireE2E(t)
+	u := newUnprivileged(t, true)
+	base := u.files(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo rootless-base > /rb.txt\n")})
+	mustSucceed(t, docker(t, []string{"build2", "-t", "e2e-rootless-base", base}, u.as()))
+	r := mustSucceed(t, docker(t, []string{"build2", "images", "-q"}, u.as()))
+	assert.Equal(t, "e2e-rootless-base:latest\n", r.stdout)
+
+	app := u.files(t, map[string]string{"Dockerfile": "FROM e2e-rootless-base\nRUN cat /rb.txt > /app.txt\nFROM scratch\nCOPY --from=0 /app.txt /\n"})
+	out := u.files(t, map[string]string{})
+	mustSucceed(t, docker(t, []string{"build2", "-o", out, app}, u.as()))
+	assert.Equal(t, "rootless-base", readFile(t, filepath.Join(out, "app.txt")))
+	u.assertOwnedBy(t, filepath.Join(out, "app.txt"))
+}

@@ -82,3 +82,18 @@ func TestAddHostGateway(t *testing.T) {
 	mustSucceed(t, build2(t, "--add-host", "the-host:host-gateway", "-o", out, ctx))
 	assert.Equal(t, "answered-through-host-gateway", readFile(t, filepath.Join(out, "got.txt")))
 }
+
+// TestDebugFlag: -D/--debug, as buildx has it, shows the failing error's
+// stack, as "docker -D build2" does.
+func TestDebugFlag(t *testing.T) {
+	requireE2E(t)
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN exit 9\n")})
+	plain := build2(t, "--progress=plain", ctx)
+	assert.Equal(t, 1, plain.code, plain.String())
+	assert.NotRegexp(t, `\.go:\d+`, plain.stderr[strings.LastIndex(plain.stderr, "ERROR:"):], "no stack without -D")
+	for _, args := range [][]string{{"build2", "-D", "--progress=plain", ctx}, {"build2", "build", "--debug", "--progress=plain", ctx}} {
+		r := docker(t, args)
+		assert.Equal(t, 1, r.code, r.String())
+		assert.Regexp(t, `\.go:\d+`, r.stderr[strings.LastIndex(r.stderr, "ERROR:"):], "the stack with %v", args)
+	}
+}

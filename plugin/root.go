@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/docker/cli/cli/debug"
+
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/docker/cli/cli-plugins/plugin"
@@ -55,12 +57,22 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI command.Cli) *cobra.Comman
 		return runBuild(ctx, dockerCLI, cmd.Flags(), args[0], opts)
 	})
 	addBuildFlags(cmd, opts)
+	// -D/--debug, as buildx has it: docker's debug mode (BuildKit's log,
+	// the stack of an error).
+	var debugOn bool
+	enableDebug := func() {
+		if debugOn {
+			debug.Enable()
+		}
+	}
 	if isPlugin {
 		cmd.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+			enableDebug()
 			return plugin.PersistentPreRunE(cmd, args)
 		}
 	} else {
 		cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+			enableDebug()
 			if c, ok := dockerCLI.(initializer); ok {
 				return c.Initialize(cliflags.NewClientOptions())
 			}
@@ -68,6 +80,7 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI command.Cli) *cobra.Comman
 		}
 		cmd.SetFlagErrorFunc(cli.FlagErrorFunc)
 	}
+	cmd.PersistentFlags().BoolVarP(&debugOn, "debug", "D", false, `Enable debug logging (as "docker -D"): BuildKit's log, and the stack of an error`)
 	cmd.AddCommand(
 		newBuildCommand(dockerCLI),
 		newVersionCommand(dockerCLI),

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/distribution/reference"
 	"github.com/docker-build2/docker-build2/build"
 )
@@ -54,6 +56,9 @@ func namedContext(value string) (build.NamedContext, error) {
 		path := strings.TrimPrefix(value, "oci-layout://")
 		c := build.NamedContext{Kind: build.ContextOCILayout}
 		if p, dgst, ok := strings.Cut(path, "@"); ok {
+			if _, err := digest.Parse(dgst); err != nil {
+				return c, fmt.Errorf("oci-layout:// digest %q: give sha256:… after @ (%v)", dgst, err)
+			}
 			path, c.Ref = p, dgst
 		} else if i := strings.LastIndex(path, ":"); i > strings.LastIndex(path, "/") {
 			path, c.Ref = path[:i], path[i+1:]
@@ -65,15 +70,15 @@ func namedContext(value string) (build.NamedContext, error) {
 		return c, nil
 	case strings.HasPrefix(value, "target:"):
 		return build.NamedContext{}, fmt.Errorf("target: contexts are bake's: name a directory, docker-image://, oci-layout:// or a URL")
-	case isURL(value):
+	case IsURL(value):
 		return build.NamedContext{Kind: build.ContextURL, Value: value}, nil
 	}
 	return build.NamedContext{Kind: build.ContextLocal, Value: strings.TrimPrefix(value, "cwd://")}, nil
 }
 
-// isURL reports whether s is a remote context: a Git repository or an
-// HTTP(S) tarball.
-func isURL(s string) bool {
+// IsURL reports whether s names a remote context, the main one or a named
+// one: a Git repository or an HTTP(S) URL.
+func IsURL(s string) bool {
 	for _, p := range []string{"http://", "https://", "git://", "git@", "ssh://"} {
 		if strings.HasPrefix(s, p) {
 			return true

@@ -31,6 +31,8 @@ func TestBuildContexts(t *testing.T) {
 		{spec: "Bad Name=./dir", wantErr: "not a valid name"},
 		{spec: "base=docker-image://Bad:Ref", wantErr: `image "Bad:Ref"`},
 		{spec: "base=oci-layout://", wantErr: "needs the layout's directory"},
+		{spec: "base=oci-layout://./l@", wantErr: "give sha256:… after @"},
+		{spec: "base=oci-layout://./l@latest", wantErr: "give sha256:… after @"},
 		{spec: "base=target:other", wantErr: "bake's"},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {

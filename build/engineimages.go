@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,9 +59,9 @@ func engineImages(ctx context.Context, s *embedded.Solver, opts Options, status 
 			continue
 		}
 		dirs = append(dirs, dir)
-		contexts := make(map[string]NamedContext, len(opts.Contexts)+1)
-		for k, v := range opts.Contexts {
-			contexts[k] = v
+		contexts := maps.Clone(opts.Contexts)
+		if contexts == nil {
+			contexts = map[string]NamedContext{}
 		}
 		contexts[name] = NamedContext{Kind: ContextOCILayout, Value: dir, Ref: dgst}
 		opts.Contexts = contexts

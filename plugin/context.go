@@ -7,7 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/docker-build2/docker-build2/plugin/buildflags"
 
 	"github.com/docker/cli/cli/command"
 )
@@ -19,7 +20,7 @@ func (r *request) setContext(dockerCLI command.Cli, contextArg string) error {
 	switch {
 	case contextArg == "-":
 		return r.contextFromStdin(stdin)
-	case isRemoteURL(contextArg):
+	case buildflags.IsURL(contextArg):
 		return r.contextFromURL(stdin, contextArg)
 	}
 	return r.contextFromDir(stdin, contextArg)
@@ -143,15 +144,6 @@ func (r *request) tempDockerfile(in io.Reader) (string, error) {
 		return "", err
 	}
 	return dir, nil
-}
-
-func isRemoteURL(s string) bool {
-	for _, p := range []string{"http://", "https://", "git://", "git@", "ssh://"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // isArchive reports whether dt starts like a tar stream, plain or compressed.

@@ -57,7 +57,7 @@ func namedContext(value string) (build.NamedContext, error) {
 		c := build.NamedContext{Kind: build.ContextOCILayout}
 		if p, dgst, ok := strings.Cut(path, "@"); ok {
 			if _, err := digest.Parse(dgst); err != nil {
-				return c, fmt.Errorf("oci-layout:// digest %q: give sha256:… after @ (%v)", dgst, err)
+				return c, fmt.Errorf("oci-layout:// digest %q: give sha256:… after @: %w", dgst, err)
 			}
 			path, c.Ref = p, dgst
 		} else if i := strings.LastIndex(path, ":"); i > strings.LastIndex(path, "/") {

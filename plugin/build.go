@@ -153,7 +153,7 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	if err != nil {
 		return usageErr(err)
 	}
-	res, err := buildOn(ctx, o.builderTarget(dockerCLI, daemonCfg, req.opts.Platforms, printer.Status()), req.opts, printer.Status())
+	res, err := buildOn(ctx, o.builderTarget(dockerCLI, daemonCfg, req.opts.Platforms, printer.Status()), req, printer.Status())
 	warnings, displayErr := printer.Wait()
 	if req.call.Name == "build" {
 		// As buildx, also when the build failed: the warnings may say why.
@@ -174,17 +174,33 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	return nil
 }
 
-// buildOn opens the builder, builds and closes the builder.
-func buildOn(ctx context.Context, t build.Target, opts build.Options, status chan<- *build.SolveStatus) (*build.Result, error) {
+// buildOn opens the builder, builds req (first downloading its -f URL
+// through the builder) and closes the builder.
+func buildOn(ctx context.Context, t build.Target, req *request, status chan<- *build.SolveStatus) (*build.Result, error) {
 	b, err := build.Open(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	res, err := build.Run(ctx, b, opts, status)
+	res, err := runOn(ctx, b, req, status)
 	if cerr := b.Close(); err == nil && cerr != nil {
 		return nil, cerr
 	}
 	return res, err
+}
+
+func runOn(ctx context.Context, b build.Builder, req *request, status chan<- *build.SolveStatus) (*build.Result, error) {
+	if req.dockerfileURL != "" {
+		dt, err := build.FetchDockerfile(ctx, b, req.dockerfileURL, status)
+		if err != nil {
+			return nil, err
+		}
+		dir, err := req.writeTempDockerfile(dt)
+		if err != nil {
+			return nil, err
+		}
+		req.opts.DockerfileDir, req.opts.DockerfileName = dir, "Dockerfile"
+	}
+	return build.Run(ctx, b, req.opts, status)
 }
 
 // target is the builder --builder names, the embedded one by default.

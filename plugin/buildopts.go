@@ -18,13 +18,15 @@ import (
 
 // request is a validated build: the flags turned into build.Options, the
 // progress mode, and the temporary files made for it (a Dockerfile read
-// from stdin).
+// from stdin or downloaded).
 type request struct {
 	raw      *buildOptions
 	opts     build.Options
 	progress progress.Mode
 	call     buildflags.Call
-	cleanups []func()
+	// dockerfileURL is -f URL: the Dockerfile the builder downloads.
+	dockerfileURL string
+	cleanups      []func()
 }
 
 func (r *request) cleanup() {

@@ -5,25 +5,76 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/docker-build2/docker-build2/plugin/buildflags"
+	"github.com/docker-build2/docker-build2/sshforward"
 
 	"github.com/docker/cli/cli/command"
 )
 
 // setContext resolves the build context and the Dockerfile, as buildx does:
-// PATH, URL or "-" (a tar or a Dockerfile on stdin); -f PATH or -f -.
+// "-" (a tar or a Dockerfile on stdin), a local directory, else a URL (Git
+// or HTTP(S)); -f PATH, -f - or -f URL. A Git URL over SSH gets the SSH
+// agent forwarded unless --ssh is given.
 func (r *request) setContext(dockerCLI command.Cli, contextArg string) error {
+	if buildflags.IsHTTPURL(r.raw.dockerfile) {
+		if err := r.setDockerfileURL(r.raw.dockerfile); err != nil {
+			return err
+		}
+	}
 	stdin := &lazyStdin{in: dockerCLI.In()}
 	switch {
 	case contextArg == "-":
 		return r.contextFromStdin(stdin)
-	case buildflags.IsURL(contextArg):
-		return r.contextFromURL(stdin, contextArg)
+	case isDir(contextArg):
+		return r.contextFromDir(stdin, contextArg)
+	case buildflags.IsRemoteURL(contextArg):
+		if err := buildflags.CheckGitURL(contextArg); err != nil {
+			return usageErrf("build context: %w", err)
+		}
+		if err := r.contextFromURL(stdin, contextArg); err != nil {
+			return err
+		}
+		return r.forwardSSHAgent(contextArg)
 	}
 	return r.contextFromDir(stdin, contextArg)
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// setDockerfileURL takes -f URL: the builder downloads the Dockerfile
+// before the build (build.FetchDockerfile), as buildx does.
+func (r *request) setDockerfileURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return usageErrf("-f/--file %q: not a valid URL: give http(s)://HOST/PATH of a Dockerfile, or a local path", s)
+	}
+	r.dockerfileURL = s
+	return nil
+}
+
+// forwardSSHAgent forwards the SSH agent to the clone of a Git context
+// over SSH when no --ssh is given, as buildx does.
+func (r *request) forwardSSHAgent(contextArg string) error {
+	if len(r.raw.ssh) > 0 || !buildflags.IsGitSSH(contextArg) {
+		return nil
+	}
+	specs, err := sshforward.ParseSpecs([]string{sshforward.DefaultID}, os.LookupEnv)
+	if err != nil {
+		return usageErrf("build context %q is a Git repository over SSH, which is cloned through your SSH agent: %w", contextArg, err)
+	}
+	a, err := specs.Attachable()
+	if err != nil {
+		return usageErrf("build context %q: %w", contextArg, err)
+	}
+	r.opts.Session = append(r.opts.Session, a)
+	return nil
 }
 
 // lazyStdin buffers stdin on first use, so that the tar or Dockerfile it
@@ -51,7 +102,9 @@ func (r *request) contextFromStdin(stdin *lazyStdin) error {
 	magic, _ := in.Peek(512)
 	if isArchive(magic) {
 		r.opts.ContextTar = io.NopCloser(in)
-		r.opts.DockerfileName = dockerfile
+		if r.dockerfileURL == "" {
+			r.opts.DockerfileName = dockerfile
+		}
 		return nil
 	}
 	if dockerfile != "" {
@@ -75,6 +128,9 @@ func (r *request) contextFromStdin(stdin *lazyStdin) error {
 // -f names the Dockerfile in it, or "-" one on stdin.
 func (r *request) contextFromURL(stdin *lazyStdin, url string) error {
 	r.opts.ContextURL = url
+	if r.dockerfileURL != "" {
+		return nil
+	}
 	if r.raw.dockerfile != "-" {
 		r.opts.DockerfileName = r.raw.dockerfile
 		return nil
@@ -98,14 +154,15 @@ func (r *request) contextFromDir(stdin *lazyStdin, dir string) error {
 		return fmt.Errorf("unable to prepare context: path %q is not a directory: give the directory that holds the files to build", dir)
 	}
 	r.opts.ContextDir = dir
-	switch dockerfile := r.raw.dockerfile; dockerfile {
-	case "-":
+	switch dockerfile := r.raw.dockerfile; {
+	case r.dockerfileURL != "":
+	case dockerfile == "-":
 		tmp, err := r.tempDockerfile(stdin.reader())
 		if err != nil {
 			return err
 		}
 		r.opts.DockerfileDir, r.opts.DockerfileName = tmp, "Dockerfile"
-	case "":
+	case dockerfile == "":
 		name := "Dockerfile"
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			if _, err2 := os.Stat(filepath.Join(dir, "dockerfile")); err2 != nil {
@@ -128,11 +185,6 @@ func (r *request) contextFromDir(stdin *lazyStdin, dir string) error {
 }
 
 func (r *request) tempDockerfile(in io.Reader) (string, error) {
-	dir, err := os.MkdirTemp("", "docker-build2-dockerfile-")
-	if err != nil {
-		return "", err
-	}
-	r.cleanups = append(r.cleanups, func() { _ = os.RemoveAll(dir) })
 	dt, err := io.ReadAll(in)
 	if err != nil {
 		return "", fmt.Errorf("reading Dockerfile from stdin: %w", err)
@@ -140,6 +192,17 @@ func (r *request) tempDockerfile(in io.Reader) (string, error) {
 	if len(bytes.TrimSpace(dt)) == 0 {
 		return "", usageErrf("the Dockerfile read from stdin is empty")
 	}
+	return r.writeTempDockerfile(dt)
+}
+
+// writeTempDockerfile writes dt as the Dockerfile of a temporary
+// directory, removed by cleanup.
+func (r *request) writeTempDockerfile(dt []byte) (string, error) {
+	dir, err := os.MkdirTemp("", "docker-build2-dockerfile-")
+	if err != nil {
+		return "", err
+	}
+	r.cleanups = append(r.cleanups, func() { _ = os.RemoveAll(dir) })
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), dt, 0o600); err != nil {
 		return "", err
 	}

@@ -70,21 +70,13 @@ func namedContext(value string) (build.NamedContext, error) {
 		return c, nil
 	case strings.HasPrefix(value, "target:"):
 		return build.NamedContext{}, fmt.Errorf("target: contexts are bake's: name a directory, docker-image://, oci-layout:// or a URL")
-	case IsURL(value):
+	case IsRemoteURL(value):
+		if err := CheckGitURL(value); err != nil {
+			return build.NamedContext{}, err
+		}
 		return build.NamedContext{Kind: build.ContextURL, Value: value}, nil
 	}
 	return build.NamedContext{Kind: build.ContextLocal, Value: strings.TrimPrefix(value, "cwd://")}, nil
-}
-
-// IsURL reports whether s names a remote context, the main one or a named
-// one: a Git repository or an HTTP(S) URL.
-func IsURL(s string) bool {
-	for _, p := range []string{"http://", "https://", "git://", "git@", "ssh://"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // FormatBuildContext is the --build-context value of c.
@@ -100,6 +92,12 @@ func FormatBuildContext(name string, c build.NamedContext) string {
 			return name + "=oci-layout://" + c.Value + ":" + c.Ref
 		}
 		return name + "=oci-layout://" + c.Value
+	case build.ContextLocal:
+		// A directory that reads as another kind (github.com/org/repo,
+		// docker-image://…) keeps the cwd:// that made it local.
+		if back, err := namedContext(c.Value); err != nil || back != c {
+			return name + "=cwd://" + c.Value
+		}
 	}
 	return name + "=" + c.Value
 }

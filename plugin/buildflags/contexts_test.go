@@ -22,6 +22,12 @@ func TestBuildContexts(t *testing.T) {
 		{spec: "src=cwd://dir", name: "src", want: build.NamedContext{Kind: build.ContextLocal, Value: "dir"}},
 		{spec: "app=https://example.com/app.tar.gz", name: "app", want: build.NamedContext{Kind: build.ContextURL, Value: "https://example.com/app.tar.gz"}},
 		{spec: "repo=git@example.com:org/repo.git#main", name: "repo", want: build.NamedContext{Kind: build.ContextURL, Value: "git@example.com:org/repo.git#main"}},
+		{spec: "repo=github.com/org/repo#main:sub", name: "repo", want: build.NamedContext{Kind: build.ContextURL, Value: "github.com/org/repo#main:sub"}},
+		{spec: "repo=ssh://git@127.0.0.1:2222/srv/repo.git#main", name: "repo", want: build.NamedContext{Kind: build.ContextURL, Value: "ssh://git@127.0.0.1:2222/srv/repo.git#main"}},
+		{spec: "repo=https://example.com/repo.git#v1:docs", name: "repo", want: build.NamedContext{Kind: build.ContextURL, Value: "https://example.com/repo.git#v1:docs"}},
+		{spec: "src=cwd://github.com/org/repo", name: "src", want: build.NamedContext{Kind: build.ContextLocal, Value: "github.com/org/repo"}},
+		{spec: "src=cwd://docker-image://x", name: "src", want: build.NamedContext{Kind: build.ContextLocal, Value: "docker-image://x"}},
+		{spec: "src=cwd://cwd://x", name: "src", want: build.NamedContext{Kind: build.ContextLocal, Value: "cwd://x"}},
 		{spec: "base=oci-layout:///tmp/layout", name: "base", want: build.NamedContext{Kind: build.ContextOCILayout, Value: "/tmp/layout"}},
 		{spec: "base=oci-layout:///tmp/layout:v2", name: "base", want: build.NamedContext{Kind: build.ContextOCILayout, Value: "/tmp/layout", Ref: "v2"}},
 		{spec: "base=oci-layout://./l@sha256:0000000000000000000000000000000000000000000000000000000000000000", name: "base", want: build.NamedContext{Kind: build.ContextOCILayout, Value: "./l", Ref: "sha256:0000000000000000000000000000000000000000000000000000000000000000"}},
@@ -34,6 +40,7 @@ func TestBuildContexts(t *testing.T) {
 		{spec: "base=oci-layout://./l@", wantErr: "give sha256:… after @"},
 		{spec: "base=oci-layout://./l@latest", wantErr: "give sha256:… after @"},
 		{spec: "base=target:other", wantErr: "bake's"},
+		{spec: "repo=https://example.com/repo.git?nope=1", wantErr: `unexpected query "nope"`},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			t.Parallel()

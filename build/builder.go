@@ -32,7 +32,7 @@ type Builder interface {
 	// DiskUsage lists the build cache.
 	DiskUsage(ctx context.Context, opts ...client.DiskUsageOption) ([]*client.UsageInfo, error)
 	// Images lists the images the builder keeps by name (the embedded
-	// builder's image store).
+	// builder's image store), with the content each keeps on disk.
 	Images(ctx context.Context) ([]Image, error)
 	// RemoveImage removes an image of Images by its full name.
 	RemoveImage(ctx context.Context, name string) error
@@ -200,6 +200,10 @@ func (b *single) RemoveImage(ctx context.Context, name string) error {
 
 // Image is an image of the embedded builder's image store.
 type Image = embedded.Image
+
+// Blob is a piece of content an Image keeps: its size, and for a layer
+// the IDs of the cache records (of DiskUsage) that count it in theirs.
+type Blob = embedded.Blob
 
 // ErrImageNotFound is RemoveImage's error for a name the builder lacks.
 var ErrImageNotFound = embedded.ErrImageNotFound

@@ -24,7 +24,13 @@ func newDiskUsageCommand(dockerCLI command.Cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "du",
 		Short: "Disk usage of the build cache",
-		Args:  cli.NoArgs,
+		Long: `Disk usage of the build cache, as buildx shows it, and of the images the
+embedded builder keeps (docker build2 images). An image keeps its content
+blobs on disk; the layers built here are the blobs of cache records too,
+which count them in their sizes: the Images line says how much of the
+images' content those records count, Total counts it once, and
+Reclaimable leaves out what prune --all leaves on disk for the images.`,
+		Args: cli.NoArgs,
 		RunE: withSignals(func(ctx context.Context, _ []string) error {
 			return runDiskUsage(ctx, dockerCLI, o)
 		}),
@@ -40,9 +46,17 @@ func runDiskUsage(ctx context.Context, dockerCLI command.Cli, o duOptions) error
 	if err != nil {
 		return usageErrf("--filter: %w", err)
 	}
-	var du []*client.UsageInfo
+	var (
+		du     []*client.UsageInfo
+		images []build.Image
+	)
 	if err := withBuilder(ctx, dockerCLI, o.state, func(b build.Builder) error {
-		du, err = b.DiskUsage(ctx, client.WithFilter(pi.Filter))
+		if du, err = b.DiskUsage(ctx, client.WithFilter(pi.Filter)); err != nil || len(o.filter) > 0 {
+			return err
+		}
+		// Listed after the cache: a record pruned in between is not
+		// counted, a layer it counted is counted with the images.
+		images, err = b.Images(ctx)
 		return err
 	}); err != nil {
 		return err
@@ -63,7 +77,7 @@ func runDiskUsage(ctx context.Context, dockerCLI command.Cli, o duOptions) error
 		return err
 	}
 	if len(o.filter) == 0 {
-		printSummary(dockerCLI.Out(), du)
+		printDiskSummary(dockerCLI.Out(), du, newImageUsage(images))
 	}
 	return nil
 }

@@ -53,9 +53,9 @@ func runImages(ctx context.Context, dockerCLI command.Cli, o imagesOptions) erro
 		return nil
 	}
 	tw := tabwriter.NewWriter(dockerCLI.Out(), 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tCREATED")
+	fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tCREATED\tSIZE")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.repo, r.tag, shortDigest(r.digest), units.HumanDuration(time.Since(r.created))+" ago")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.repo, r.tag, shortDigest(r.digest), units.HumanDuration(time.Since(r.created))+" ago", units.HumanSize(float64(r.size)))
 	}
 	return tw.Flush()
 }
@@ -63,6 +63,9 @@ func runImages(ctx context.Context, dockerCLI command.Cli, o imagesOptions) erro
 type imageRow struct {
 	repo, tag, digest string
 	created           time.Time
+	// size is the bytes of the content the image keeps (images sharing
+	// layers count each its own).
+	size int64
 }
 
 // imageRows are the tagged images, by name as docker shows them (base, not
@@ -78,7 +81,7 @@ func imageRows(list []build.Image) []imageRow {
 		if !ok {
 			continue
 		}
-		rows = append(rows, imageRow{repo: reference.FamiliarName(named), tag: tagged.Tag(), digest: img.Digest, created: img.Created})
+		rows = append(rows, imageRow{repo: reference.FamiliarName(named), tag: tagged.Tag(), digest: img.Digest, created: img.Created, size: img.Size})
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		if !rows[i].created.Equal(rows[j].created) {

@@ -9,7 +9,6 @@ import (
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/opts"
-	"github.com/docker/go-units"
 	"github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -31,7 +30,12 @@ func newPruneCommand(dockerCLI command.Cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove build cache",
-		Args:  cli.NoArgs,
+		Long: `Remove build cache, as buildx does. The images the embedded builder keeps
+(docker build2 images) are never removed, with --all neither: their
+content stays on disk, also the layers of the cache records prune
+removes, and later builds still start FROM them. docker build2 rmi
+removes images.`,
+		Args: cli.NoArgs,
 		RunE: withSignals(func(ctx context.Context, _ []string) error {
 			return runPrune(ctx, dockerCLI, o)
 		}),
@@ -75,14 +79,22 @@ func prune(ctx context.Context, dockerCLI command.Cli, b build.Builder, pi *clie
 	if o.all {
 		popts = append(popts, client.PruneAll)
 	}
+	// Listed first: what the records prune removes count of the images'
+	// layers stays on disk.
+	images, err := b.Images(ctx)
+	if err != nil {
+		return err
+	}
 	ch := make(chan client.UsageInfo)
 	var total int64
+	removed := map[string]bool{}
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		tw := tabwriter.NewWriter(dockerCLI.Out(), 1, 8, 1, '\t', 0)
 		first := true
 		for du := range ch {
 			total += du.Size
+			removed[du.ID] = true
 			if o.verbose {
 				printVerbose(tw, &du)
 				continue
@@ -96,7 +108,7 @@ func prune(ctx context.Context, dockerCLI command.Cli, b build.Builder, pi *clie
 		}
 		return tw.Flush()
 	})
-	err := b.Prune(ctx, ch, popts...)
+	err = b.Prune(ctx, ch, popts...)
 	close(ch)
 	if err2 := eg.Wait(); err == nil {
 		err = err2
@@ -104,7 +116,6 @@ func prune(ctx context.Context, dockerCLI command.Cli, b build.Builder, pi *clie
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(dockerCLI.Out(), 1, 8, 1, '\t', 0)
-	fmt.Fprintf(tw, "Total:\t%s\n", units.HumanSize(float64(total)))
-	return tw.Flush()
+	printPruneSummary(dockerCLI.Out(), total, removed, newImageUsage(images))
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/containerd/v2/plugins/diff/walking"
 	"github.com/containerd/platforms"
+	"github.com/docker-build2/docker-build2/build/usernet"
 	"github.com/moby/buildkit/cache/metadata"
 	"github.com/moby/buildkit/executor/oci"
 	"github.com/moby/buildkit/executor/resources"
@@ -43,8 +44,7 @@ func newWorkerOpt(ctx context.Context, stateRoot string, sn runc.SnapshotterFact
 		return opt, err
 	}
 	if mode.rootless {
-		// CNI needs root on the host; rootless BuildKit uses the host's
-		// network too.
+		// A CNI bridge needs root on the host.
 		cni.ConfigPath = ""
 	}
 	np, netMode, err := networkProviders(cni)
@@ -131,11 +131,14 @@ type workerMode struct {
 	process oci.ProcessMode
 }
 
-// networkProviders gives RUN steps the networks buildkitd's "auto" mode
-// gives: CNI when a CNI configuration exists, else the host's network; and
-// always "none" and "host" for --network.
+// networkProviders gives RUN steps their networks: by default a network
+// namespace of their own that reaches the outside through a user-mode stack
+// (usernet), isolated from the host's loopback and leaving no trace on the
+// host, or the CNI network of an explicit CNI configuration, as buildkitd's
+// "auto" mode; and always "none" and "host" for --network.
 func networkProviders(cni cniprovider.Opt) (map[pb.NetMode]network.Provider, string, error) {
-	def, mode := network.NewHostProvider(), "host"
+	var def network.Provider = usernet.New()
+	mode := usernet.Name
 	if _, err := os.Stat(cni.ConfigPath); cni.ConfigPath != "" && err == nil {
 		p, err := cniprovider.New(cni)
 		if err != nil {

@@ -443,6 +443,6 @@ func TestKeepLocally(t *testing.T) {
 
 func TestHostGateway(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, "gw=127.0.0.1,db=10.0.0.2,x=127.0.0.1", hostGateway("gw=host-gateway,db=10.0.0.2,x=host-gateway"))
-	assert.Equal(t, "db=10.0.0.2", hostGateway("db=10.0.0.2"))
+	assert.Equal(t, "gw=192.0.2.7,db=10.0.0.2,x=192.0.2.7", hostGateway("gw=host-gateway,db=10.0.0.2,x=host-gateway", "192.0.2.7"))
+	assert.Equal(t, "db=10.0.0.2", hostGateway("db=10.0.0.2", "192.0.2.7"))
 }

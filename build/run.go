@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/platforms"
 	"github.com/docker-build2/docker-build2/build/embedded"
+	"github.com/docker-build2/docker-build2/build/usernet"
 	"github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -101,7 +102,7 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 			so.FrontendAttrs["image-resolve-mode"] = "local"
 		}
 		if hosts, ok := so.FrontendAttrs["add-hosts"]; ok {
-			so.FrontendAttrs["add-hosts"] = hostGateway(hosts)
+			so.FrontendAttrs["add-hosts"] = hostGateway(hosts, usernet.HostAddr())
 		}
 	}
 	ch := make(chan *client.SolveStatus)
@@ -210,14 +211,13 @@ func keepLocally(ctx context.Context, opts Options) Options {
 	return opts
 }
 
-// hostGateway resolves host-gateway in "host=ip" pairs to the address the
-// host has as seen from the embedded builder's RUN steps, which share its
-// network: its loopback.
-func hostGateway(hosts string) string {
+// hostGateway resolves host-gateway in "host=ip" pairs to addr, the
+// address the embedded builder's RUN steps reach the host by.
+func hostGateway(hosts, addr string) string {
 	pairs := strings.Split(hosts, ",")
 	for i, p := range pairs {
 		if host, ip, ok := strings.Cut(p, "="); ok && ip == "host-gateway" {
-			pairs[i] = host + "=127.0.0.1"
+			pairs[i] = host + "=" + addr
 		}
 	}
 	return strings.Join(pairs, ",")

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -69,14 +71,21 @@ func TestWarningsOnFailure(t *testing.T) {
 }
 
 // TestAddHostGateway: --add-host NAME:host-gateway names the host as RUN
-// steps see it, so a server the test binds on the host answers by NAME.
+// steps see it from their isolated network, so a server the test binds on
+// the host's addresses answers by NAME.
 func TestAddHostGateway(t *testing.T) {
 	requireE2E(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	// Bound to all the host's addresses, as a service meant for containers
+	// is: host-gateway reaches the host, not its loopback.
+	l, err := net.Listen("tcp", ":0")
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("answered-through-host-gateway"))
 	}))
+	srv.Listener = l
+	srv.Start()
 	t.Cleanup(srv.Close)
-	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN wget -qO /got.txt http://the-host:" + port + "/\nFROM scratch\nCOPY --from=0 /got.txt /\n")})
 	out := t.TempDir()
 	mustSucceed(t, build2(t, "--add-host", "the-host:host-gateway", "-o", out, ctx))

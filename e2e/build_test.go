@@ -382,24 +382,6 @@ func TestMissingRunc(t *testing.T) {
 	require.NoError(t, err, "runc itself is installed for the other tests")
 }
 
-// TestNetworkModes: RUN steps get the host's network by default (no CNI
-// configuration here), only loopback with --network none.
-func TestNetworkModes(t *testing.T) {
-	requireE2E(t)
-	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}} AS n\nRUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /ifaces\nFROM scratch\nCOPY --from=n /ifaces /\n")})
-	ifaces := func(args ...string) string {
-		t.Helper()
-		out := t.TempDir()
-		mustSucceed(t, build2(t, append(append([]string{"--no-cache"}, args...), "-o", out, ctx)...))
-		return readFile(t, filepath.Join(out, "ifaces"))
-	}
-	assert.Equal(t, "lo", ifaces("--network", "none"))
-	host := ifaces("--network", "host")
-	assert.Contains(t, host, "lo")
-	assert.NotEqual(t, "lo", host, "the host network has more than loopback")
-	assert.Equal(t, host, ifaces(), "default is the host network without CNI")
-}
-
 // TestCompletion: flag values complete through docker itself (the CLI asks
 // the plugin with __complete), and the completion scripts load.
 func TestCompletion(t *testing.T) {

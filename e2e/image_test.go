@@ -58,6 +58,7 @@ func TestCIImage(t *testing.T) {
 	args := []string{
 		"run", "--rm", "--network", "host",
 		"--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+		"--device", "/dev/net/tun",
 		"-v", project + ":/project:ro", "-w", "/project",
 		"-v", mirror + ":/etc/docker-build2-mirror.json:ro",
 		"-e", "DOCKER_BUILD2_DAEMON_CONFIG=/etc/docker-build2-mirror.json",

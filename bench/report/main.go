@@ -113,6 +113,7 @@ func run(in, md, js, title, machine string) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.3f | %s | %s |\n", r.Case, r.Tool, r.Runs, r.MinS, r.MedianS, ratio, rssMB)
 	}
+	b.WriteString(perStep(rows))
 	b.WriteString("\nNotes: for buildctl+buildkitd the daemon is already running in the cached, big and concurrent cases, and started before the timer in the cold case; docker-build2 always pays its own start-up. RSS of buildctl+buildkitd is buildctl's plus the daemon's peak (VmHWM), or the daemon's alone where buildctl ran in the background (cold, concurrent, multiplatform); concurrent docker-build2 RSS is not sampled.\n")
 	if err := os.WriteFile(md, []byte(b.String()), 0o644); err != nil {
 		return err
@@ -122,4 +123,29 @@ func run(in, md, js, title, machine string) error {
 		return err
 	}
 	return os.WriteFile(js, append(dt, '\n'), 0o644)
+}
+
+// perStep says what docker-build2's isolated network adds to each RUN step:
+// the median of a runsteps-N case in the default network less the one with
+// --network=host, over N steps.
+func perStep(rows []row) string {
+	median := map[[2]string]float64{}
+	var cases []string
+	for _, r := range rows {
+		if n, ok := strings.CutPrefix(r.Case, "runsteps-"); ok && r.Tool == "docker-build2" {
+			cases = append(cases, n)
+		}
+		median[[2]string{r.Case, r.Tool}] = r.MedianS
+	}
+	var b strings.Builder
+	for _, n := range cases {
+		steps, err := strconv.Atoi(n)
+		host, ok := median[[2]string{"runsteps-" + n, "docker-build2 --network=host"}]
+		if err != nil || steps == 0 || !ok {
+			continue
+		}
+		isolated := median[[2]string{"runsteps-" + n, "docker-build2"}]
+		fmt.Fprintf(&b, "\nThe isolated network (the default) adds %.1f ms per RUN step to --network=host (runsteps-%s: medians %.3f s and %.3f s over %d steps).\n", (isolated-host)*1000/float64(steps), n, isolated, host, steps)
+	}
+	return b.String()
 }

@@ -96,7 +96,14 @@ func (o *outputs) add(ctx context.Context, opts Options, out Output, name string
 		o.exports = append(o.exports, client.ExportEntry{Type: client.ExporterImage, Attrs: attrs})
 	case client.ExporterImage:
 		o.exports = append(o.exports, client.ExportEntry{Type: client.ExporterImage, Attrs: attrs})
-	case client.ExporterDocker, client.ExporterOCI, client.ExporterTar:
+	case client.ExporterDocker, client.ExporterOCI:
+		if attrs["tar"] == "false" {
+			// An OCI layout directory, not a tarball.
+			o.exports = append(o.exports, client.ExportEntry{Type: out.Type, Attrs: attrs, OutputDir: out.Dest})
+			return nil
+		}
+		fallthrough
+	case client.ExporterTar:
 		w, err := o.writer(ctx, opts, out)
 		if err != nil {
 			return err

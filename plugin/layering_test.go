@@ -27,6 +27,7 @@ var layering = map[string][]string{
 	"build/usernet":             nil,
 	"build/remote":              nil,
 	"build/imageindex":          nil,
+	"build/bake":                nil,
 	"progress":                  nil,
 	"secrets":                   nil,
 	"sshforward":                nil,

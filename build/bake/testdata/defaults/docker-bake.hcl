@@ -1,0 +1,4 @@
+target "svc" {
+  tags = ["from-hcl"]
+}
+target "other" {}

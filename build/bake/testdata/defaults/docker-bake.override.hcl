@@ -1,0 +1,3 @@
+target "svc" {
+  args = { OVERRIDE = "1" }
+}

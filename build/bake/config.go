@@ -2,6 +2,7 @@ package bake
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -226,9 +227,23 @@ func dedup(s []string) []string {
 // GetEvalContexts expands a target's matrix into one evaluation context
 // per combination, as buildx does.
 func (t *target) GetEvalContexts(ectx *hcl.EvalContext, block *hcl.Block, loadDeps func(hcl.Expression) hcl.Diagnostics) ([]*hcl.EvalContext, error) {
-	content, _, diags := block.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "matrix"}}})
+	content, _, diags := block.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "matrix"}, {Name: "resources"}, {Name: "policy"},
+	}})
 	if diags.HasErrors() {
 		return nil, diags
+	}
+	// buildx's attributes this package does not carry: an error rather
+	// than a build without them (HCL ignores unknown attributes here).
+	for _, name := range []string{"resources", "policy"} {
+		if a, ok := content.Attributes[name]; ok {
+			return nil, hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "Unsupported argument",
+				Detail:   fmt.Sprintf("%s is not supported by docker build2 bake: remove it from target %q", name, block.Labels[0]),
+				Subject:  a.NameRange.Ptr(),
+			}}
+		}
 	}
 	attr, ok := content.Attributes["matrix"]
 	if !ok {

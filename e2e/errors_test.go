@@ -67,7 +67,7 @@ func TestErrors(t *testing.T) {
 		{"unknown platform", []string{"--platform", "linux/nonsense", good}, 1, []string{"linux/nonsense", "qemu-user-static"}},
 		{"iidfile dir missing", []string{"--iidfile", "/nonexistent/dir/id", good}, 125, []string{"--iidfile", "/nonexistent/dir"}},
 		{"iidfile not writable", []string{"--iidfile", filepath.Join(readonly, "sub", "id"), good}, 125, []string{"--iidfile", "does not exist"}},
-		{"bake", []string{"bake"}, 1, []string{`does not support "bake"`}},
+		{"bake without a definition", []string{"bake"}, 1, []string{"no bake definition found", "docker-bake.hcl"}},
 		{"tty progress without terminal", []string{"--progress=tty", good}, 125, []string{"--progress=tty needs a terminal"}},
 		{"output field without value", []string{"-o", "type=local,dest", good}, 125, []string{"--output", `"dest" is not of the form key=value`}},
 		{"output type missing", []string{"-o", "dest=out", good}, 125, []string{"--output", "type is missing"}},

@@ -86,3 +86,7 @@ func defaultBuilder() string { return os.Getenv("BUILDKIT_HOST") }
 // build arg of that name (the time the image and, with
 // rewrite-timestamp=true, its files are dated).
 func defaultSourceDateEpoch() string { return os.Getenv("SOURCE_DATE_EPOCH") }
+
+// bakeEnviron is the environment bake's variables and Compose files read,
+// as buildx reads it.
+func bakeEnviron() []string { return os.Environ() }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/docker/cli/cli/debug"
 
@@ -98,7 +97,7 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI command.Cli) *cobra.Comman
 		newImagesCommand(dockerCLI),
 		newRmiCommand(dockerCLI),
 		newUninstallCommand(dockerCLI),
-		newUnsupportedCommand("bake"),
+		newBakeCommand(dockerCLI),
 		newCompletionCommand(dockerCLI, isPlugin),
 	)
 	return cmd
@@ -113,16 +112,4 @@ type initializer interface {
 func hideCommand(c *cobra.Command) *cobra.Command {
 	c.Hidden = true
 	return c
-}
-
-func newUnsupportedCommand(name string) *cobra.Command {
-	return &cobra.Command{
-		Use:                name,
-		Short:              "Not supported by docker-build2",
-		Hidden:             true,
-		DisableFlagParsing: true,
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("docker-build2 does not support %q: use \"docker build2 build\" for each target, or install docker buildx for bake", name)
-		},
-	}
 }

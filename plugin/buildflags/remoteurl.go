@@ -27,6 +27,13 @@ func IsRemoteURL(s string) bool {
 	return ok
 }
 
+// IsGitURL reports whether s names a Git repository, as IsRemoteURL reads
+// it.
+func IsGitURL(s string) bool {
+	_, ok, _ := dfgitutil.ParseGitRef(s)
+	return ok
+}
+
 // IsGitSSH reports whether s is a Git repository reached over SSH
 // (ssh:// or USER@HOST:PATH), whose clone needs an SSH agent.
 func IsGitSSH(s string) bool {

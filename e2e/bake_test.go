@@ -1,0 +1,347 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// bakeProject is a release team's definition: variables (one validated),
+// a function, a group, inheritance, a matrix, a target used as another's
+// context, build args, labels, tags pushed to the test registry, and
+// local outputs.
+func bakeProject(t *testing.T) string {
+	t.Helper()
+	return writeFiles(t, map[string]string{
+		"docker-bake.hcl": `
+variable "REGISTRY" { default = "` + world.reg.host + `" }
+variable "TAG" {
+  default = "dev"
+  validation {
+    condition     = TAG != "latest"
+    error_message = "TAG must name a version, not latest."
+  }
+}
+function "ref" {
+  params = [name]
+  result = "${REGISTRY}/bake/${name}:${TAG}"
+}
+
+group "default" {
+  targets = ["app", "tools"]
+}
+
+target "_common" {
+  args   = { GREETING = "hello" }
+  labels = { "org.example.team" = "release" }
+}
+
+target "base" {
+  dockerfile = "base.Dockerfile"
+  args       = { FROM_IMAGE = "` + base() + `" }
+}
+
+target "app" {
+  inherits = ["_common"]
+  contexts = { base = "target:base" }
+  tags     = [ref("app")]
+  output   = ["type=registry"]
+}
+
+target "tools" {
+  inherits   = ["_common"]
+  name       = "tools-${tool}"
+  matrix     = { tool = ["lint", "test"] }
+  dockerfile = "tools.Dockerfile"
+  args       = { TOOL = tool }
+  output     = ["type=local,dest=out/${tool}"]
+}
+`,
+		"base.Dockerfile":  "ARG FROM_IMAGE\nFROM ${FROM_IMAGE}\nRUN echo from-base > /base.txt\n",
+		"Dockerfile":       "FROM base\nARG GREETING\nRUN echo \"$GREETING from app\" > /app.txt\n",
+		"tools.Dockerfile": dockerfile("FROM {{BASE}} AS b\nARG GREETING\nARG TOOL\nRUN echo \"$GREETING $TOOL\" > /tool.txt\nFROM scratch\nCOPY --from=b /tool.txt /\n"),
+	})
+}
+
+// TestBake builds a definition's default group at once: the matrix's
+// targets write their files, app is built on base (a target context, built
+// once) and pushed, and the metadata file has one entry per target.
+func TestBake(t *testing.T) {
+	requireE2E(t)
+	dir := bakeProject(t)
+	meta := filepath.Join(dir, "meta.json")
+	r := mustSucceed(t, docker(t, []string{"build2", "bake", "--progress=plain", "--metadata-file", meta}, withDir(dir)))
+	noCrash(t, r)
+	assert.Equal(t, "hello lint", readFile(t, filepath.Join(dir, "out", "lint", "tool.txt")))
+	assert.Equal(t, "hello test", readFile(t, filepath.Join(dir, "out", "test", "tool.txt")))
+	img := world.reg.image(t, "bake/app", "dev")
+	assert.Equal(t, "from-base\n", img.files["base.txt"], "app is built on the base target")
+	assert.Equal(t, "hello from app\n", img.files["app.txt"])
+	assert.Equal(t, "release", img.config.Config.Labels["org.example.team"], "inherited label")
+	steps := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^(#\d+) \[base [^\]]*\] RUN echo from-base`).FindAllStringSubmatch(r.stderr, -1) {
+		steps[m[1]] = true
+	}
+	assert.Len(t, steps, 1, "base is built once:\n%s", r.stderr)
+	assert.Contains(t, r.stderr, "[tools-lint ", "steps carry their target's name")
+
+	var md map[string]map[string]any
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, meta)), &md))
+	assert.ElementsMatch(t, []string{"app", "tools-lint", "tools-test"}, keys(md), "one entry per target asked for")
+	_, raw, err := world.reg.getManifest("bake/app", "dev")
+	require.NoError(t, err)
+	assert.Equal(t, digest.FromBytes(raw).String(), md["app"]["containerimage.digest"])
+	assert.Equal(t, world.reg.host+"/bake/app:dev", md["app"]["image.name"])
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestBakeAlias: docker bake reaches docker build2 bake through the
+// builder alias; TARGET names one target; --set and a variable from the
+// environment override the definition.
+func TestBakeAlias(t *testing.T) {
+	requireE2E(t)
+	cfg := aliasConfig(t)
+	mustSucceed(t, docker(t, []string{"build2", "install"}, cfg))
+	dir := bakeProject(t)
+	r := mustSucceed(t, docker(t, []string{"bake", "--set", "tools-*.args.GREETING=hi", "--set", "tools-lint.output=type=local,dest=out/over", "tools"}, cfg, withDir(dir), withEnv("TAG=2")))
+	noCrash(t, r)
+	assert.Equal(t, "hi lint", readFile(t, filepath.Join(dir, "out", "over", "tool.txt")), "--set with a wildcard and a target name")
+	assert.Equal(t, "hi test", readFile(t, filepath.Join(dir, "out", "test", "tool.txt")))
+	assert.NoFileExists(t, filepath.Join(dir, "out", "lint", "tool.txt"), "output overridden")
+
+	r = mustSucceed(t, docker(t, []string{"bake", "app"}, cfg, withDir(dir), withEnv("TAG=2")))
+	noCrash(t, r)
+	assert.Equal(t, "hello from app\n", world.reg.image(t, "bake/app", "2").files["app.txt"], "TAG from the environment")
+}
+
+// TestBakePrint: --print resolves the definition without building, in the
+// shape buildx prints (testdata/bake-print.golden, checked against docker
+// buildx bake --print v0.38 on the same files).
+func TestBakePrint(t *testing.T) {
+	requireE2E(t)
+	dir := bakeProject(t)
+	r := mustSucceed(t, docker(t, []string{"build2", "bake", "--print", "--set", "app.platform=linux/amd64", "app", "tools"}, withDir(dir), withEnv("TAG=3")))
+	got := strings.ReplaceAll(r.stdout, world.reg.host, "REGISTRY")
+	got = strings.ReplaceAll(got, base(), "BASE")
+	assertGolden(t, "bake-print.golden", got)
+	_, _, err := world.reg.getManifest("bake/app", "3")
+	assert.Error(t, err, "nothing pushed")
+}
+
+// TestBakeCompose: a Compose file's services are targets, with x-bake.
+func TestBakeCompose(t *testing.T) {
+	requireE2E(t)
+	dir := writeFiles(t, map[string]string{
+		"compose.yaml": `services:
+  web:
+    build:
+      context: ./web
+      args:
+        PORT: "8080"
+      x-bake:
+        output: ["type=local,dest=out/web"]
+  worker:
+    build:
+      context: ./worker
+      dockerfile: Worker.Dockerfile
+      x-bake:
+        output: ["type=local,dest=out/worker"]
+`,
+		"web/Dockerfile":           dockerfile("FROM {{BASE}} AS b\nARG PORT\nRUN echo web-$PORT > /web.txt\nFROM scratch\nCOPY --from=b /web.txt /\n"),
+		"worker/Worker.Dockerfile": dockerfile("FROM {{BASE}} AS b\nRUN echo worker > /worker.txt\nFROM scratch\nCOPY --from=b /worker.txt /\n"),
+	})
+	r := mustSucceed(t, docker(t, []string{"build2", "bake"}, withDir(dir)))
+	noCrash(t, r)
+	assert.Equal(t, "web-8080", readFile(t, filepath.Join(dir, "out", "web", "web.txt")))
+	assert.Equal(t, "worker", readFile(t, filepath.Join(dir, "out", "worker", "worker.txt")))
+}
+
+// TestBakeFailingTarget: a failing target fails the command, named; the
+// others are cancelled; no metadata file is written.
+func TestBakeFailingTarget(t *testing.T) {
+	requireE2E(t)
+	dir := writeFiles(t, map[string]string{
+		"docker-bake.hcl": `
+group "default" { targets = ["ok", "broken"] }
+target "ok" {
+  dockerfile = "ok.Dockerfile"
+  output     = ["type=local,dest=out/ok"]
+}
+target "broken" {
+  dockerfile = "broken.Dockerfile"
+}
+`,
+		"ok.Dockerfile":     dockerfile("FROM {{BASE}}\nRUN sleep 20 && echo done > /ok.txt\n"),
+		"broken.Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo failing-step && exit 3\n"),
+	})
+	meta := filepath.Join(dir, "meta.json")
+	r := docker(t, []string{"build2", "bake", "--progress=plain", "--metadata-file", meta}, withDir(dir))
+	assert.Equal(t, 1, r.code, r.String())
+	noCrash(t, r)
+	assert.Contains(t, r.stderr, `target "broken"`)
+	assert.Contains(t, r.stderr, "exit code: 3")
+	assert.NoFileExists(t, meta)
+	assert.NoDirExists(t, filepath.Join(dir, "out", "ok"), "the other target is cancelled, nothing half-written")
+}
+
+// TestBakeErrors: bad definitions and flags give one line naming what is
+// wrong and where, with the documented exit code.
+func TestBakeErrors(t *testing.T) {
+	requireE2E(t)
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		args  []string
+		code  int
+		want  []string
+	}{
+		{"syntax error", map[string]string{"docker-bake.hcl": "target \"a\" {\n  tags = [\n}\n"}, nil, 1, []string{"docker-bake.hcl:3"}},
+		{"unknown target", map[string]string{"docker-bake.hcl": "target \"a\" {}\n"}, []string{"nope"}, 1, []string{`"nope"`}},
+		{"inherits cycle", map[string]string{"docker-bake.hcl": "target \"a\" {\n inherits = [\"b\"]\n}\ntarget \"b\" {\n inherits = [\"a\"]\n}\n"}, []string{"a"}, 1, []string{"a", "b"}},
+		{"validation", map[string]string{"docker-bake.hcl": "variable \"TAG\" {\n default = \"latest\"\n validation {\n  condition = TAG != \"latest\"\n  error_message = \"TAG must name a version.\"\n }\n}\ntarget \"a\" {}\n"}, []string{"a"}, 1, []string{"TAG must name a version."}},
+		{"bad set", map[string]string{"docker-bake.hcl": "target \"a\" {}\n"}, []string{"--set", "a.nokey=1", "a"}, 1, []string{"nokey"}},
+		{"no definition", map[string]string{"README": "x"}, nil, 1, []string{"docker-bake"}},
+		{"target context cycle", map[string]string{"docker-bake.hcl": "target \"a\" {\n contexts = { x = \"target:b\" }\n}\ntarget \"b\" {\n contexts = { y = \"target:a\" }\n}\n"}, []string{"a"}, 1, []string{"a", "b"}},
+		{"bad target flag value", map[string]string{"docker-bake.hcl": "target \"a\" {\n output = [\"type=nope\"]\n}\n", "Dockerfile": "FROM scratch\n"}, []string{"a"}, 125, []string{`target "a"`, "nope"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeFiles(t, c.files)
+			r := docker(t, append([]string{"build2", "bake"}, c.args...), withDir(dir))
+			assert.Equal(t, c.code, r.code, r.String())
+			noCrash(t, r)
+			msg := strings.TrimSpace(r.stderr)
+			assert.Equal(t, 1, strings.Count(msg, "\n")+1, "one line: %q", msg)
+			for _, w := range c.want {
+				assert.Contains(t, msg, w)
+			}
+			_, err := os.Stat(filepath.Join(dir, "out"))
+			assert.True(t, os.IsNotExist(err), "nothing written")
+		})
+	}
+}
+
+// fencedBlocks returns the ```LANG blocks of a Markdown file, with the
+// "## " section each is in.
+func fencedBlocks(t *testing.T, path, lang string) []docBlock {
+	t.Helper()
+	dt, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var blocks []docBlock
+	var cur *strings.Builder
+	section := ""
+	for _, line := range strings.Split(string(dt), "\n") {
+		switch {
+		case cur == nil && strings.HasPrefix(line, "## "):
+			section = strings.TrimPrefix(line, "## ")
+		case cur == nil && strings.TrimSpace(line) == "```"+lang:
+			cur = &strings.Builder{}
+		case cur != nil && strings.TrimSpace(line) == "```":
+			blocks = append(blocks, docBlock{section: section, script: cur.String()})
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	return blocks
+}
+
+// TestBakeRecipes runs each recipe of docs/bake.md: its definition next
+// to a Dockerfile, its commands through docker bake, against the local
+// registry; then checks what they pushed.
+func TestBakeRecipes(t *testing.T) {
+	requireArm64(t)
+	defs := fencedBlocks(t, filepath.Join("..", "docs", "bake.md"), "hcl")
+	cmds := fencedBlocks(t, filepath.Join("..", "docs", "bake.md"), "console")
+	require.Len(t, defs, 3, "docs/bake.md's recipes")
+	cfg := aliasConfig(t)
+	mustSucceed(t, docker(t, []string{"build2", "install"}, cfg))
+	mirror := filepath.Join(t.TempDir(), "daemon.json")
+	require.NoError(t, os.WriteFile(mirror, []byte(`{"registry-mirrors":["http://`+world.reg.host+`"]}`), 0o644))
+	for _, def := range defs {
+		t.Run(def.section, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{
+				"docker-bake.hcl": def.script,
+				"Dockerfile":      "FROM alpine\nARG FLAVOR=none\nRUN echo \"$FLAVOR $(uname -m)\" > /variant.txt\n",
+			})
+			n := 0
+			for _, c := range cmds {
+				if c.section != def.section {
+					continue
+				}
+				n++
+				cmd := exec.Command("bash", "-eo", "pipefail", "-c", c.script)
+				cmd.Dir = dir
+				cmd.Env = append(baseEnv(),
+					"PATH="+filepath.Dir(world.docker)+":"+os.Getenv("PATH"),
+					"REGISTRY="+world.reg.host,
+					"DOCKER_BUILD2_DAEMON_CONFIG="+mirror,
+					"BUILDKIT_PROGRESS=plain",
+				)
+				cfg(cmd)
+				out, err := cmd.CombinedOutput()
+				require.NoError(t, err, "docs/bake.md %q:\n%s\n--- output\n%s", def.section, c.script, out)
+				assert.NotContains(t, string(out), "panic")
+			}
+			require.Positive(t, n, "the recipe has commands")
+		})
+	}
+	idx, _, err := world.reg.getManifest("app", "1.2.3")
+	require.NoError(t, err)
+	assert.Len(t, idx.Manifests, 2, "app:1.2.3 has both platforms")
+	_, _, err = world.reg.getManifest("app", "buildcache")
+	require.NoError(t, err, "the registry cache")
+	for _, ref := range []string{"api:2.0.0", "api:sha-abc1234", "worker:slim", "worker:full"} {
+		repo, tag, _ := strings.Cut(ref, ":")
+		_, _, err := world.reg.getManifest(repo, tag)
+		require.NoError(t, err, ref)
+	}
+	assert.Equal(t, "full x86_64\n", world.reg.image(t, "worker", "full").files["variant.txt"])
+	assert.Equal(t, "3", world.reg.image(t, "worker", "slim").config.Config.Labels["org.opencontainers.image.version"])
+}
+
+// TestBakeRemoteDefinition: the definition is read from a Git repository
+// the test serves, its targets' contexts are the repository (and a
+// directory of it), and a cwd:// output path stays local.
+func TestBakeRemoteDefinition(t *testing.T) {
+	requireE2E(t)
+	url := gitDaemon(t, map[string]string{
+		"docker-bake.hcl": `
+group "default" { targets = ["root", "sub"] }
+target "root" {
+  output = ["type=local,dest=cwd://out/root"]
+}
+target "sub" {
+  context = "web"
+  output  = ["type=local,dest=out/sub"]
+}
+`,
+		"Dockerfile":     dockerfile("FROM {{BASE}} AS b\nCOPY in-repo.txt /\nRUN cat /in-repo.txt > /got.txt\nFROM scratch\nCOPY --from=b /got.txt /\n"),
+		"in-repo.txt":    "from-the-repository-root",
+		"web/Dockerfile": "FROM scratch\nCOPY page.txt /\n",
+		"web/page.txt":   "from-the-web-directory",
+	})
+	dir := t.TempDir()
+	r := mustSucceed(t, docker(t, []string{"build2", "bake", "--progress=plain", url}, withDir(dir)))
+	noCrash(t, r)
+	assert.True(t, strings.HasPrefix(r.stderr, "#1 [internal] load git source "+url+"\n"), "the definition is fetched first:\n%s", r.stderr)
+	assert.Equal(t, "from-the-repository-root", readFile(t, filepath.Join(dir, "out", "root", "got.txt")))
+	assert.Equal(t, "from-the-web-directory", readFile(t, filepath.Join(dir, "out", "sub", "page.txt")))
+
+	r = mustSucceed(t, docker(t, []string{"build2", "bake", "--print", url, "sub"}, withDir(dir)))
+	assert.Contains(t, r.stdout, `"context": "web"`)
+}

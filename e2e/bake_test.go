@@ -345,3 +345,57 @@ target "sub" {
 	r = mustSucceed(t, docker(t, []string{"build2", "bake", "--print", url, "sub"}, withDir(dir)))
 	assert.Contains(t, r.stdout, `"context": "web"`)
 }
+
+// TestBakeAllow: a target that reads or writes outside the working
+// directory, or asks for network.host, is refused before anything is
+// built, naming the --allow flags to pass; with them it builds.
+func TestBakeAllow(t *testing.T) {
+	requireE2E(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "project")
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "shared"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "shared", "Dockerfile"), []byte("FROM scratch\nCOPY f /\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "shared", "f"), []byte("shared-file"), 0o644))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "docker-bake.hcl"), []byte(`
+target "default" {
+  context = "../shared"
+  output  = ["type=local,dest=../out"]
+}
+target "hostnet" {
+  dockerfile-inline = "FROM scratch\n"
+  entitlements      = ["network.host"]
+}
+`), 0o644))
+	r := docker(t, []string{"build2", "bake"}, withDir(dir))
+	assert.Equal(t, 125, r.code, r.String())
+	noCrash(t, r)
+	assert.Contains(t, r.stderr, `additional privileges requested: pass "--allow=fs.read=../shared --allow=fs.write=../out" to grant requested privileges`)
+	assert.NoDirExists(t, filepath.Join(root, "out"))
+
+	r = mustSucceed(t, docker(t, []string{"build2", "bake", "--allow=fs.read=../shared", "--allow=fs.write=../out"}, withDir(dir)))
+	noCrash(t, r)
+	assert.Equal(t, "shared-file", readFile(t, filepath.Join(root, "out", "f")))
+	mustSucceed(t, docker(t, []string{"build2", "bake"}, withDir(dir), withEnv("BUILDX_BAKE_ENTITLEMENTS_FS=0")))
+
+	r = docker(t, []string{"build2", "bake", "hostnet"}, withDir(dir))
+	assert.Equal(t, 125, r.code, r.String())
+	assert.Contains(t, r.stderr, `pass "--allow=network.host"`)
+	mustSucceed(t, docker(t, []string{"build2", "bake", "--allow", "network.host", "hostnet"}, withDir(dir)))
+}
+
+// TestBakeCheck: --check runs each target's lint rules instead of
+// building it and fails on violations, as buildx bake --check.
+func TestBakeCheck(t *testing.T) {
+	requireE2E(t)
+	dir := writeFiles(t, map[string]string{
+		"docker-bake.hcl": "target \"default\" {\n  output = [\"type=local,dest=out\"]\n}\n",
+		"Dockerfile":      dockerfile("FROM {{BASE}} as build\nRUN echo never-run-by-a-check\n"),
+	})
+	r := docker(t, []string{"build2", "bake", "--check"}, withDir(dir))
+	assert.Equal(t, 1, r.code, r.String())
+	noCrash(t, r)
+	assert.Contains(t, r.stdout+r.stderr, "FromAsCasing")
+	assert.NotContains(t, r.stderr, "never-run-by-a-check\n#", "nothing built")
+	assert.NoDirExists(t, filepath.Join(dir, "out"))
+}

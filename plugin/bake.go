@@ -292,18 +292,18 @@ func bakeJobs(dockerCLI command.Cli, engine *engineProbe, def *bake.Definition, 
 		}
 	}
 	selected := def.Selected()
-	names := slices.Clone(selected)
-	for i := 0; i < len(names); i++ {
-		for _, v := range def.Target(names[i]).Contexts {
-			if dep, ok := strings.CutPrefix(v, "target:"); ok && !slices.Contains(names, dep) {
-				if def.Target(dep) == nil {
-					return nil, cleanup, usageErrf("target %q: context target:%s: no target %q in the definition", names[i], dep, dep)
-				}
-				names = append(names, dep)
-			}
-		}
+	names, err := withContextTargets(def, selected)
+	if err != nil {
+		return nil, cleanup, err
 	}
-	var jobs []build.Job
+	allow, err := parseBakeAllow(o.allow)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	var (
+		jobs []build.Job
+		need access
+	)
 	for _, name := range names {
 		t := def.Target(name)
 		bo, contextArg, targetContexts, err := targetBuildOptions(t, o, callSpec, call, remoteURL)
@@ -333,9 +333,43 @@ func bakeJobs(dockerCLI command.Cli, engine *engineProbe, def *bake.Definition, 
 			}
 			req.opts.Contexts[k] = build.NamedContext{Kind: build.ContextTarget, Value: dep}
 		}
+		need.add(t, req.opts)
 		jobs = append(jobs, build.Job{Name: name, Options: req.opts, ContextOnly: !slices.Contains(selected, name)})
 	}
+	if err := checkAccess(allow, need, remoteURL != ""); err != nil {
+		return nil, cleanup, err
+	}
 	return jobs, cleanup, nil
+}
+
+// withContextTargets is selected and, after it, the targets they read as
+// contexts (target:NAME), and those read, and so on.
+func withContextTargets(def *bake.Definition, selected []string) ([]string, error) {
+	names := slices.Clone(selected)
+	for i := 0; i < len(names); i++ {
+		for _, v := range def.Target(names[i]).Contexts {
+			if dep, ok := strings.CutPrefix(v, "target:"); ok && !slices.Contains(names, dep) {
+				if def.Target(dep) == nil {
+					return nil, usageErrf("target %q: context target:%s: no target %q in the definition", names[i], dep, dep)
+				}
+				names = append(names, dep)
+			}
+		}
+	}
+	return names, nil
+}
+
+// checkAccess refuses what the targets need and --allow does not grant.
+func checkAccess(allow bakeAllow, need access, remote bool) error {
+	wd, err := workingDir()
+	if err != nil {
+		return err
+	}
+	fsChecks, err := bakeFSChecks(remote)
+	if err != nil {
+		return err
+	}
+	return allow.check(need, wd, fsChecks)
 }
 
 // targetBuildOptions spells a target as docker build2 build's flags: the
@@ -359,7 +393,7 @@ func targetBuildOptions(t *bake.Target, o *bakeOptions, callSpec string, call bu
 		pull:      o.pull || deref(t.Pull),
 		network:   or(t.NetworkMode, "default"),
 		call:      callSpec,
-		allow:     append(slices.Clone(t.Entitlements), o.allow...),
+		allow:     solverEntitlements(t.Entitlements, o.allow),
 		ulimits:   t.Ulimits,
 		target:    deref(t.Target),
 		shmSize:   deref(t.ShmSize),
@@ -404,6 +438,19 @@ func localDests(outputs []string) []string {
 		outputs[i] = strings.ReplaceAll(o, "dest=cwd://", "dest=")
 	}
 	return outputs
+}
+
+// solverEntitlements are the entitlements a target's solve is allowed:
+// its own, and those of --allow that the solver grants (network.host,
+// security.insecure); --allow's paths are checked before any build.
+func solverEntitlements(own, allow []string) []string {
+	out := slices.Clone(own)
+	for _, a := range allow {
+		if (a == "network.host" || a == "security.insecure") && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // targetDockerfile is a target's dockerfile as -f takes it: relative to

@@ -3,6 +3,7 @@ package plugin
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -90,3 +91,26 @@ func defaultSourceDateEpoch() string { return os.Getenv("SOURCE_DATE_EPOCH") }
 // bakeEnviron is the environment bake's variables and Compose files read,
 // as buildx reads it.
 func bakeEnviron() []string { return os.Environ() }
+
+// bakeFSChecks is whether bake refuses to read or write outside the
+// working directory without --allow, as buildx: on unless
+// BUILDX_BAKE_ENTITLEMENTS_FS is false (or, for a remote definition,
+// BAKE_ALLOW_REMOTE_FS_ACCESS is true).
+func bakeFSChecks(remote bool) (bool, error) {
+	on := true
+	if v, ok := os.LookupEnv("BAKE_ALLOW_REMOTE_FS_ACCESS"); ok && remote {
+		allow, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, usageErrf("BAKE_ALLOW_REMOTE_FS_ACCESS=%q: use true or false", v)
+		}
+		on = !allow
+	}
+	if v, ok := os.LookupEnv("BUILDX_BAKE_ENTITLEMENTS_FS"); ok {
+		checks, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, usageErrf("BUILDX_BAKE_ENTITLEMENTS_FS=%q: use true or false", v)
+		}
+		on = checks
+	}
+	return on, nil
+}

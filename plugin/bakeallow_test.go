@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,7 +26,7 @@ func TestBakeAllow(t *testing.T) {
 	err = a.check(need, wd, true)
 	require.EqualError(t, err, `additional privileges requested: pass "--allow=fs=../both --allow=fs.read=../shared --allow=fs.write=../out/new" to grant requested privileges`,
 		"a symlink out of the working directory is outside it; a path once, under its shortest parent")
-	assert.NoError(t, a.check(need, wd, false), "BUILDX_BAKE_ENTITLEMENTS_FS=0")
+	require.NoError(t, a.check(need, wd, false), "BUILDX_BAKE_ENTITLEMENTS_FS=0")
 
 	a, err = parseBakeAllow([]string{"fs.read=" + filepath.Join(root, "shared"), "fs=" + filepath.Join(root, "both"), "fs.write=" + root})
 	require.NoError(t, err)

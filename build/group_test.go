@@ -1,7 +1,6 @@
 package build
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +100,5 @@ func TestRunAllTargetContext(t *testing.T) {
 	var je *JobError
 	require.ErrorAs(t, err, &je)
 	assert.Equal(t, "bad", je.Job)
-	assert.False(t, errors.Is(err, errDependencyFailed))
+	assert.NotErrorIs(t, err, errDependencyFailed)
 }

@@ -399,3 +399,15 @@ func TestBakeCheck(t *testing.T) {
 	assert.NotContains(t, r.stderr, "never-run-by-a-check\n#", "nothing built")
 	assert.NoDirExists(t, filepath.Join(dir, "out"))
 }
+
+// TestBakeAttestationFlags: --provenance=false and --sbom=false, which CI
+// scripts pass to keep buildx from attaching attestations, are accepted:
+// docker-build2 attaches none; asking for one is refused until it does.
+func TestBakeAttestationFlags(t *testing.T) {
+	requireE2E(t)
+	dir := writeFiles(t, map[string]string{"docker-bake.hcl": "target \"default\" {\n  dockerfile-inline = \"FROM scratch\\n\"\n}\n"})
+	mustSucceed(t, docker(t, []string{"build2", "bake", "--provenance=false", "--sbom=false"}, withDir(dir)))
+	r := docker(t, []string{"build2", "bake", "--provenance=mode=max"}, withDir(dir))
+	assert.Equal(t, 125, r.code, r.String())
+	assert.Contains(t, r.stderr, "--provenance=mode=max: attestations are not supported yet")
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/docker-build2/docker-build2/build"
@@ -38,6 +39,8 @@ type bakeOptions struct {
 	call         string
 	check        bool
 	allow        []string
+	sbom         string
+	provenance   string
 	state        stateOptions
 	remote       remoteOptions
 }
@@ -59,6 +62,8 @@ group "default".`,
 	flags.StringArrayVarP(&o.files, "file", "f", nil, "Build definition file")
 	flags.BoolVar(&o.load, "load", false, `Shorthand for "--set=*.output=type=docker". Conditional.`)
 	flags.BoolVar(&o.push, "push", false, `Shorthand for "--set=*.output=type=registry". Conditional.`)
+	flags.StringVar(&o.sbom, "sbom", "", `Shorthand for "--set=*.attest=type=sbom"`)
+	flags.StringVar(&o.provenance, "provenance", "", `Shorthand for "--set=*.attest=type=provenance"`)
 	flags.StringArrayVar(&o.overrides, "set", nil, `Override target value (e.g., "targetpattern.key=value")`)
 	flags.StringArrayVar(&o.vars, "var", nil, `Set a variable value (e.g., "name=value")`)
 	flags.StringVar(&o.call, "call", "build", `Set method for evaluating build ("check", "outline", "targets")`)
@@ -132,6 +137,13 @@ func (o *bakeOptions) parse() (progress.Mode, string, buildflags.Call, error) {
 	}
 	if err := checkWritableFile("--metadata-file", o.metadataFile); err != nil {
 		return mode, "", call, usageErr(err)
+	}
+	for _, f := range []struct{ name, value string }{{"--sbom", o.sbom}, {"--provenance", o.provenance}} {
+		// docker-build2 attaches no attestation, so turning one off is
+		// what it does already.
+		if off, err := strconv.ParseBool(f.value); f.value != "" && (err != nil || off) {
+			return mode, "", call, usageErrf("%s=%s: attestations are not supported yet: leave %s out, or set it to false", f.name, f.value, f.name)
+		}
 	}
 	return mode, callSpec, call, nil
 }

@@ -411,3 +411,35 @@ func TestBakeAttestationFlags(t *testing.T) {
 	assert.Equal(t, 125, r.code, r.String())
 	assert.Contains(t, r.stderr, "--provenance=mode=max: attestations are not supported yet")
 }
+
+// TestBakeMultiPlatformContext: a target of two platforms used as another
+// two-platform target's context gives each platform its own base.
+func TestBakeMultiPlatformContext(t *testing.T) {
+	requireArm64(t)
+	dir := writeFiles(t, map[string]string{
+		"docker-bake.hcl": `
+target "base" {
+  dockerfile = "base.Dockerfile"
+  platforms  = ["linux/amd64", "linux/arm64"]
+}
+target "default" {
+  contexts  = { base = "target:base" }
+  platforms = ["linux/amd64", "linux/arm64"]
+  tags      = ["` + world.reg.host + `/bake/multi:1"]
+  output    = ["type=registry"]
+}
+`,
+		"base.Dockerfile": dockerfile("FROM {{BASE}}\nRUN uname -m > /base-arch\n"),
+		"Dockerfile":      "FROM base\nRUN cp /base-arch /app-saw\n",
+	})
+	noCrash(t, mustSucceed(t, docker(t, []string{"build2", "bake"}, withDir(dir))))
+	idx, _, err := world.reg.getManifest("bake/multi", "1")
+	require.NoError(t, err)
+	require.Len(t, idx.Manifests, 2)
+	seen := map[string]string{}
+	for _, m := range idx.Manifests {
+		img := world.reg.image(t, "bake/multi", m.Digest)
+		seen[m.Platform.Architecture] = strings.TrimSpace(img.files["app-saw"])
+	}
+	assert.Equal(t, map[string]string{"amd64": "x86_64", "arm64": "aarch64"}, seen)
+}

@@ -443,3 +443,17 @@ target "default" {
 	}
 	assert.Equal(t, map[string]string{"amd64": "x86_64", "arm64": "aarch64"}, seen)
 }
+
+// TestBakeRemoteBuilder: the same definition on a buildkitd (--builder):
+// the target context crosses the session as an OCI layout.
+func TestBakeRemoteBuilder(t *testing.T) {
+	requireE2E(t)
+	sock := filepath.Join(t.TempDir(), "bk.sock")
+	startBuildkitd(t, "unix://"+sock)
+	dir := bakeProject(t)
+	r := mustSucceed(t, docker(t, []string{"build2", "bake", "--builder", "unix://" + sock, "--set", "app.tags=" + world.reg.host + "/bake/remote:1", "app"}, withDir(dir)))
+	noCrash(t, r)
+	img := world.reg.image(t, "bake/remote", "1")
+	assert.Equal(t, "from-base\n", img.files["base.txt"])
+	assert.Equal(t, "hello from app\n", img.files["app.txt"])
+}

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -456,4 +460,75 @@ func TestBakeRemoteBuilder(t *testing.T) {
 	img := world.reg.image(t, "bake/remote", "1")
 	assert.Equal(t, "from-base\n", img.files["base.txt"])
 	assert.Equal(t, "hello from app\n", img.files["app.txt"])
+}
+
+// TestBakeTargetAttributes: a target's run attributes reach its build as
+// the matching flags do: secret, network, shm-size, ulimits,
+// no-cache-filter, extra-hosts, annotations, dockerfile-inline.
+func TestBakeTargetAttributes(t *testing.T) {
+	requireE2E(t)
+	dir := writeFiles(t, map[string]string{
+		"token.txt": "bake-secret-value",
+		"docker-bake.hcl": `
+target "default" {
+  description       = "every run attribute"
+  dockerfile-inline = <<EOT
+FROM ` + base() + ` AS probe
+RUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -c1-16 > /secret-sum
+RUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\n' ' ' > /ifaces
+RUN df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2 > /shm-kb && ulimit -n > /nofile
+RUN grep the-db /etc/hosts | cut -f1 > /db-ip
+FROM scratch
+COPY --from=probe /secret-sum /ifaces /shm-kb /nofile /db-ip /
+EOT
+  secret      = ["id=token,src=token.txt"]
+  network     = "none"
+  shm-size    = "128m"
+  ulimits     = ["nofile=1024:2048"]
+  extra-hosts = { the-db = "10.1.2.3" }
+  annotations = ["org.opencontainers.image.title=attrs"]
+  output      = ["type=oci,dest=out.tar"]
+}
+`,
+	})
+	noCrash(t, mustSucceed(t, docker(t, []string{"build2", "bake"}, withDir(dir))))
+	files, annotations := ociImage(t, filepath.Join(dir, "out.tar"))
+	assert.Equal(t, "attrs", annotations["org.opencontainers.image.title"])
+	sum := sha256.Sum256([]byte("bake-secret-value"))
+	assert.Equal(t, hex.EncodeToString(sum[:])[:16], strings.TrimSpace(files["secret-sum"]), "the secret file is mounted")
+	assert.Equal(t, "lo", strings.TrimSpace(files["ifaces"]), "network none")
+	assert.Equal(t, "131072", strings.TrimSpace(files["shm-kb"]))
+	assert.Equal(t, "1024", strings.TrimSpace(files["nofile"]))
+	assert.Equal(t, "10.1.2.3", strings.TrimSpace(files["db-ip"]))
+	assert.NotContains(t, strings.Join(slices.Collect(maps.Values(files)), ""), "bake-secret-value")
+}
+
+// ociImage reads a single-image OCI tarball: the regular files of its
+// layers (later layers win) and its manifest's annotations.
+func ociImage(t *testing.T, path string) (map[string]string, map[string]string) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer func() { _ = f.Close() }()
+	entries := tarEntries(t, f)
+	blob := func(d string) []byte {
+		b, ok := entries["blobs/sha256/"+strings.TrimPrefix(d, "sha256:")]
+		require.True(t, ok, "blob %s missing", d)
+		return b
+	}
+	var idx manifest
+	require.NoError(t, json.Unmarshal(entries["index.json"], &idx))
+	require.Len(t, idx.Manifests, 1)
+	var m struct {
+		manifest
+		Annotations map[string]string `json:"annotations"`
+	}
+	require.NoError(t, json.Unmarshal(blob(idx.Manifests[0].Digest), &m))
+	files := map[string]string{}
+	for _, l := range m.Layers {
+		fs, err := layerFiles(blob(l.Digest))
+		require.NoError(t, err)
+		maps.Copy(files, fs)
+	}
+	return files, m.Annotations
 }

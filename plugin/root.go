@@ -98,6 +98,7 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI command.Cli) *cobra.Comman
 		newRmiCommand(dockerCLI),
 		newUninstallCommand(dockerCLI),
 		newBakeCommand(dockerCLI),
+		newImagetoolsCommand(dockerCLI),
 		newCompletionCommand(dockerCLI, isPlugin),
 	)
 	return cmd

@@ -17,7 +17,7 @@ const module = "github.com/docker-build2/docker-build2"
 var layering = map[string][]string{
 	"cmd/docker-build2":         {"plugin"},
 	"hack/docsgen":              {"plugin"},
-	"plugin":                    {"plugin/buildflags", "plugin/internal/clitest", "build", "build/bake", "build/imagetools", "build/nodes", "progress", "secrets", "sshforward", "daemonconfig"},
+	"plugin":                    {"plugin/buildflags", "plugin/internal/clitest", "build", "build/bake", "build/imagetools", "build/nodes", "build/records", "progress", "secrets", "sshforward", "daemonconfig"},
 	"plugin/buildflags":         {"build"},
 	"build":                     {"build/embedded", "build/imageindex", "build/nodes", "build/remote", "build/usernet", "build/internal/atomicfile", "daemonconfig"},
 	"build/embedded":            {"build/statedir", "build/userns", "build/usernet", "build/remote", "daemonconfig"},
@@ -29,6 +29,7 @@ var layering = map[string][]string{
 	"build/imageindex":          nil,
 	"build/imagetools":          nil,
 	"build/bake":                nil,
+	"build/records":             nil,
 	"progress":                  nil,
 	"secrets":                   nil,
 	"sshforward":                nil,

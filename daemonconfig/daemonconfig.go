@@ -33,6 +33,7 @@ type Features struct {
 type Builder struct {
 	GC           GC           `json:"gc,omitzero"`
 	Entitlements Entitlements `json:"entitlements,omitzero"`
+	History      History      `json:"history,omitzero"`
 }
 
 // GC is "builder.gc". Sizes are strings such as "10GB" or "20%", as dockerd
@@ -117,8 +118,8 @@ func LoadFile(path string) (*Config, error) {
 	return Load(f, path)
 }
 
-// Validate checks values the JSON types cannot: URLs, hosts, and the sizes
-// and durations of builder.gc.
+// Validate checks values the JSON types cannot: URLs, hosts, the sizes
+// and durations of builder.gc, and builder.history.
 func (c *Config) Validate() error {
 	for i, m := range c.RegistryMirrors {
 		if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
@@ -130,7 +131,10 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("insecure-registries[%d]: empty host", i)
 		}
 	}
-	_, err := c.BuildKitGC()
+	if _, err := c.BuildKitGC(); err != nil {
+		return err
+	}
+	_, err := c.BuildHistory()
 	return err
 }
 
@@ -159,6 +163,8 @@ func jsonType(kind string) string {
 		return "an array"
 	case "map", "struct":
 		return "an object"
+	case "int", "int64", "int32", "uint", "uint64", "uint32", "float64":
+		return "a number"
 	}
 	return kind
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,4 +121,36 @@ func TestLoadChecksGC(t *testing.T) {
 	require.Len(t, gc.GCPolicy, 1)
 	assert.Equal(t, int64(1<<30), gc.GCPolicy[0].ReservedSpace.Bytes)
 	assert.Equal(t, "48h0m0s", gc.GCPolicy[0].KeepDuration.String())
+}
+
+func TestBuildHistory(t *testing.T) {
+	t.Parallel()
+	zero, fifty := int64(0), int64(50)
+	for _, tc := range []struct {
+		name, json string
+		want       HistoryLimits
+		err        string
+	}{
+		{name: "unset", json: `{}`},
+		{name: "docker's example", json: `{"builder":{"history":{"maxAge":"48h","maxEntries":50}}}`, want: HistoryLimits{MaxAge: 48 * time.Hour, MaxEntries: &fifty}},
+		{name: "off", json: `{"builder":{"history":{"maxEntries":0}}}`, want: HistoryLimits{MaxEntries: &zero}},
+		{name: "bad age", json: `{"builder":{"history":{"maxAge":"two days"}}}`, err: `daemon.json: builder.history.maxAge: "two days" is not a duration (e.g. 48h)`},
+		{name: "negative age", json: `{"builder":{"history":{"maxAge":"-1h"}}}`, err: `builder.history.maxAge: "-1h" is not a duration`},
+		{name: "negative entries", json: `{"builder":{"history":{"maxEntries":-1}}}`, err: `daemon.json: builder.history.maxEntries: -1 is negative (0 turns build records off)`},
+		{name: "entries a string", json: `{"builder":{"history":{"maxEntries":"50"}}}`, err: `key "builder.history.maxEntries": got a JSON string, want a number`},
+		{name: "age a number", json: `{"builder":{"history":{"maxAge":172800}}}`, err: `key "builder.history.maxAge": got a JSON number, want a string`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(strings.NewReader(tc.json), "daemon.json")
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			got, err := c.BuildHistory()
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

@@ -1,6 +1,7 @@
 // Package daemonconfig reads Docker's daemon.json into the settings the
 // embedded builder applies: features.buildkit, builder.gc,
-// builder.entitlements, registry-mirrors and insecure-registries.
+// builder.entitlements, builder.history (the limits of the build records),
+// registry-mirrors and insecure-registries.
 //
 // Keys dockerd knows but the builder does not use are ignored, since a real
 // daemon.json is full of them. A known key with a wrong type is an error

@@ -1,10 +1,13 @@
 package plugin
 
 import (
+	"io"
+
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/build/imagetools"
 	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/debug"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -43,5 +46,9 @@ func (o registryOptions) resolver(dockerCLI command.Cli) (*imagetools.Resolver, 
 	if err != nil {
 		return nil, err
 	}
-	return imagetools.New(build.RegistryHosts(cfg, o.state.certsDir, registryCredentials(dockerCLI))), nil
+	var logw io.Writer
+	if debug.IsEnabled() {
+		logw = dockerCLI.Err()
+	}
+	return imagetools.New(build.RegistryHosts(cfg, o.state.certsDir, registryCredentials(dockerCLI)), logw), nil
 }

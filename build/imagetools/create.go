@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/images"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/util/attestation"
 	"github.com/opencontainers/go-digest"
@@ -67,6 +68,9 @@ func (r *Resolver) Create(ctx context.Context, p Plan, o CreateOptions) (*Image,
 		eg.Go(func() error {
 			dt, err := r.readSource(ctx, &s)
 			if err != nil {
+				if errors.Is(err, cerrdefs.ErrNotFound) {
+					return err
+				}
 				return fmt.Errorf("source %s: %w", s.Ref, err)
 			}
 			dts[i] = dt

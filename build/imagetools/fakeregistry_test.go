@@ -97,5 +97,5 @@ func (f *fakeRegistry) image(t *testing.T, p ocispecs.Platform, mt string) ocisp
 }
 
 func (f *fakeRegistry) resolver() *Resolver {
-	return New(docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts)))
+	return New(docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts)), nil)
 }

@@ -213,7 +213,7 @@ func TestCreate(t *testing.T) {
 		p, err := NewPlan([]string{ref("nope")}, nil, false)
 		require.NoError(t, err)
 		_, err = r.Create(t.Context(), p, CreateOptions{})
-		require.ErrorContains(t, err, "source "+ref("nope"))
+		require.ErrorContains(t, err, ref("nope")+": not found: check the name, or push the image first")
 	})
 }
 

@@ -26,7 +26,7 @@ import (
 // across registries) and then pushes img under every tag. It reports one
 // step per repository on status, which may be nil; it does not close it.
 func (r *Resolver) Push(ctx context.Context, img *Image, tags []reference.Named, status chan<- *client.SolveStatus) error {
-	ctx = withMediaTypes(ctx)
+	ctx = withMediaTypes(r.withLog(ctx))
 	byRepo := map[string][]reference.Named{}
 	for _, t := range tags {
 		byRepo[t.Name()] = append(byRepo[t.Name()], t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker/cli/cli"
@@ -34,7 +35,10 @@ func newPruneCommand(dockerCLI command.Cli) *cobra.Command {
 (docker build2 images) are never removed, with --all neither: their
 content stays on disk, also the layers of the cache records prune
 removes, and later builds still start FROM them. docker build2 rmi
-removes images.`,
+removes images.
+
+Build records (docker build2 history) older than --filter until= are
+removed too, all of them with --all (but those of builds still running).`,
 		Args: cli.NoArgs,
 		RunE: withSignals(func(ctx context.Context, _ []string) error {
 			return runPrune(ctx, dockerCLI, o)
@@ -117,5 +121,31 @@ func prune(ctx context.Context, dockerCLI command.Cli, b build.Builder, pi *clie
 		return err
 	}
 	printPruneSummary(dockerCLI.Out(), total, removed, newImageUsage(images))
+	return pruneRecords(dockerCLI, o, pi.KeepDuration)
+}
+
+// pruneRecords removes the build records older than --filter until=, or
+// all of them with --all (but those of builds still running), and says
+// how many when there were some.
+func pruneRecords(dockerCLI command.Cli, o pruneOptions, until time.Duration) error {
+	if !o.all && until <= 0 {
+		return nil
+	}
+	st, err := openRecords(dockerCLI, o.state)
+	if err != nil {
+		return err
+	}
+	var n int
+	if o.all {
+		n, err = st.RemoveAll()
+	} else {
+		n, err = st.RemoveBefore(time.Now().Add(-until))
+	}
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(dockerCLI.Out(), "Build records removed: %d\n", n)
+	}
 	return nil
 }

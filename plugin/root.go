@@ -85,6 +85,7 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI command.Cli) *cobra.Comman
 		newVersionCommand(dockerCLI),
 		newInstallCommand(dockerCLI),
 		newPruneCommand(dockerCLI),
+		newHistoryCommand(dockerCLI),
 		newBuilderCommand(dockerCLI),
 		// "docker builder ls|inspect|create|rm|use" reach these through
 		// the builder alias, which drops the word "builder".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/daemonconfig"
@@ -149,15 +150,29 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 		return err
 	}
 	defer req.cleanup()
+	values, err := secretValues(o.secrets, os.LookupEnv)
+	if err != nil {
+		return usageErr(err)
+	}
 	printer, err := progress.NewPrinter(context.WithoutCancel(ctx), dockerCLI.Err(), terminal(dockerCLI), req.progress)
 	if err != nil {
 		return usageErr(err)
 	}
-	res, err := buildOn(ctx, o.builderTarget(dockerCLI, daemonCfg, req.opts.Platforms, printer.Status()), req, printer.Status())
+	var rec *buildRecord
+	if req.call.Name == "build" {
+		rec = startRecord(openRecordsOrWarn(dockerCLI, o.state), filepath.Base(contextArg), req.opts, o.secrets, o.ssh, values, warnRecord(dockerCLI))
+	}
+	pipe := newStatusPipe(printer.Status(), liveMasker(values), rec.observe)
+	res, err := buildOn(ctx, o.builderTarget(dockerCLI, daemonCfg, req.opts.Platforms, pipe.Status()), req, pipe.Status())
+	pipe.Close()
+	if rerr := rec.finish(err, req.opts, res, pipe.summary.ContextBytes()); rerr != nil {
+		warnRecord(dockerCLI)(rerr)
+	}
 	warnings, displayErr := printer.Wait()
 	if req.call.Name == "build" {
 		// As buildx, also when the build failed: the warnings may say why.
 		progress.PrintWarnings(dockerCLI.Err(), warnings, req.progress)
+		pipe.finish(dockerCLI.Err(), req.progress, rec.ref())
 	}
 	if err != nil {
 		return err

@@ -114,3 +114,10 @@ func bakeFSChecks(remote bool) (bool, error) {
 	}
 	return on, nil
 }
+
+// showSecrets is DOCKER_BUILD2_SHOW_SECRETS: secret values shown in the
+// live output of this build, never in its record.
+func showSecrets() bool {
+	v, _ := strconv.ParseBool(os.Getenv("DOCKER_BUILD2_SHOW_SECRETS"))
+	return v
+}

@@ -201,6 +201,14 @@ func (s *Summary) printSteps(w io.Writer) {
 	}
 }
 
+// ContextBytes is how many bytes of local context the build sent.
+func (s *Summary) ContextBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, _ := s.contextSent()
+	return n
+}
+
 // contextSent sums the bytes the context steps report sent; ok when there
 // is such a step.
 func (s *Summary) contextSent() (sum int64, ok bool) {

@@ -27,6 +27,9 @@ type Job struct {
 	// ContextOnly jobs are built only as other jobs' contexts: no output
 	// of their own, no result of their own.
 	ContextOnly bool
+	// Observe, when set, is given each of the job's statuses (before its
+	// steps are named after it), as they go to the run's stream.
+	Observe func(*client.SolveStatus)
 }
 
 // JobError is the failure of one job of RunAll.
@@ -43,8 +46,9 @@ func (e *JobError) Unwrap() error { return e.Err }
 // A job whose named context is another job's result (ContextTarget) starts
 // once that job is done; that job is built once, its result also written
 // as an OCI layout that the others read. The first failure cancels the
-// other jobs and is returned as a *JobError. The results are by job name,
-// context-only jobs left out.
+// other jobs and is returned as a *JobError, with the results of the jobs
+// that finished before. The results are by job name, context-only jobs
+// left out.
 func RunAll(ctx context.Context, b Builder, jobs []Job, status chan<- *client.SolveStatus) (map[string]*Result, error) {
 	byName := make(map[string]*Job, len(jobs))
 	for i := range jobs {
@@ -97,7 +101,7 @@ func RunAll(ctx context.Context, b Builder, jobs []Job, status chan<- *client.So
 	}
 	wg.Wait()
 	if first != nil {
-		return nil, first
+		return results, first
 	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return nil, err
@@ -199,6 +203,11 @@ func runJob(ctx context.Context, b Builder, j *Job, read bool, layouts string, d
 		defer wait()
 		status = st
 	}
+	if j.Observe != nil {
+		st, wait := observed(status, j.Observe)
+		defer wait()
+		status = st
+	}
 	return Run(ctx, b, opts, status)
 }
 
@@ -217,4 +226,22 @@ func WriteGroupMetadata(path string, results map[string]*Result) error {
 		return fmt.Errorf("writing the build metadata to %s: %w", path, err)
 	}
 	return nil
+}
+
+// observed returns a channel whose statuses reach out after fn saw them;
+// done waits until all were passed on.
+func observed(out chan<- *client.SolveStatus, fn func(*client.SolveStatus)) (_ chan<- *client.SolveStatus, done func()) {
+	in := make(chan *client.SolveStatus)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for st := range in {
+			fn(st)
+			out <- st
+		}
+	}()
+	return in, func() {
+		close(in)
+		<-finished
+	}
 }

@@ -113,12 +113,12 @@ func runBake(ctx context.Context, dockerCLI command.Cli, args []string, o *bakeO
 		_, _ = s.close()
 		return def.Print(dockerCLI.Out())
 	}
-	jobs, cleanup, err := bakeJobs(dockerCLI, newEngineProbe(dockerCLI), def, o, mode, callSpec, call, remoteURL)
+	jobs, specs, cleanup, err := bakeJobs(dockerCLI, newEngineProbe(dockerCLI), def, o, mode, callSpec, call, remoteURL)
 	defer cleanup()
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, jobs, call)
+	return s.run(ctx, jobs, specs, call)
 }
 
 // parse checks the flags that need no definition.
@@ -148,17 +148,48 @@ func (o *bakeOptions) parse() (progress.Mode, string, buildflags.Call, error) {
 	return mode, callSpec, call, nil
 }
 
-// run builds the jobs, then prints the warnings, the answers to --call or
-// writes the metadata file.
-func (s *bakeSession) run(ctx context.Context, jobs []build.Job, call buildflags.Call) error {
+// run builds the jobs, recording each, then prints the warnings, the
+// summary, the answers to --call or writes the metadata file.
+func (s *bakeSession) run(ctx context.Context, jobs []build.Job, specs map[string]sessionSpecs, call buildflags.Call) error {
 	b, err := s.builder(ctx, jobPlatforms(jobs))
 	if err != nil {
 		return err
 	}
-	results, err := build.RunAll(ctx, b, jobs, s.printer.Status())
+	var all [][]byte
+	recs := map[string]*buildRecord{}
+	store := openRecordsOrWarn(s.dockerCLI, s.o.state)
+	for i, j := range jobs {
+		values, err := secretValues(specs[j.Name].secrets, os.LookupEnv)
+		if err != nil {
+			return usageErr(withTarget(j.Name, err))
+		}
+		all = append(all, values...)
+		if call.Name == "build" && !j.ContextOnly {
+			rec := startRecord(store, j.Name, j.Options, specs[j.Name].secrets, specs[j.Name].ssh, values, warnRecord(s.dockerCLI))
+			recs[j.Name] = rec
+			jobs[i].Observe = rec.observe
+		}
+	}
+	pipe := newStatusPipe(s.printer.Status(), liveMasker(all))
+	results, err := build.RunAll(ctx, b, jobs, pipe.Status())
+	pipe.Close()
+	for _, j := range jobs {
+		if rec := recs[j.Name]; rec != nil {
+			if rerr := rec.finish(jobOutcome(j.Name, results, err), j.Options, results[j.Name], 0); rerr != nil {
+				warnRecord(s.dockerCLI)(rerr)
+			}
+		}
+	}
 	warnings, displayErr := s.close()
 	if call.Name == "build" {
 		progress.PrintWarnings(s.dockerCLI.Err(), warnings, s.mode)
+		ref := ""
+		if len(recs) == 1 {
+			for _, r := range recs {
+				ref = r.ref()
+			}
+		}
+		pipe.finish(s.dockerCLI.Err(), s.mode, ref)
 	}
 	if err != nil {
 		return err
@@ -173,6 +204,22 @@ func (s *bakeSession) run(ctx context.Context, jobs []build.Job, call buildflags
 		return nil
 	}
 	return build.WriteGroupMetadata(s.o.metadataFile, results)
+}
+
+// sessionSpecs are a target's --secret and --ssh values.
+type sessionSpecs struct{ secrets, ssh []string }
+
+// jobOutcome is how job name of a RunAll ended: nil when it finished, the
+// run's error for the job that failed, cancellation for the others.
+func jobOutcome(name string, results map[string]*build.Result, err error) error {
+	if _, ok := results[name]; ok || err == nil {
+		return nil
+	}
+	var je *build.JobError
+	if errors.As(err, &je) && je.Job == name {
+		return je.Err
+	}
+	return context.Canceled
 }
 
 // bakeSession is the progress display and the builder of a bake, opened
@@ -296,7 +343,7 @@ func jobPlatforms(jobs []build.Job) []string {
 // bakeJobs turns the definition's targets into build jobs through the same
 // flag parsing as docker build2 build, with the command's flags applied to
 // each; targets only other targets read as contexts are context-only jobs.
-func bakeJobs(dockerCLI command.Cli, engine *engineProbe, def *bake.Definition, o *bakeOptions, mode progress.Mode, callSpec string, call buildflags.Call, remoteURL string) (_ []build.Job, cleanup func(), _ error) {
+func bakeJobs(dockerCLI command.Cli, engine *engineProbe, def *bake.Definition, o *bakeOptions, mode progress.Mode, callSpec string, call buildflags.Call, remoteURL string) (_ []build.Job, specs map[string]sessionSpecs, cleanup func(), _ error) {
 	var cleanups []func()
 	cleanup = func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -306,36 +353,37 @@ func bakeJobs(dockerCLI command.Cli, engine *engineProbe, def *bake.Definition, 
 	selected := def.Selected()
 	names, err := withContextTargets(def, selected)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, nil, cleanup, err
 	}
 	allow, err := parseBakeAllow(o.allow)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, nil, cleanup, err
 	}
 	var (
 		jobs []build.Job
 		need access
 	)
+	specs = map[string]sessionSpecs{}
 	for _, name := range names {
 		t := def.Target(name)
 		bo, contextArg, targetContexts, err := targetBuildOptions(t, o, callSpec, call, remoteURL)
 		if err != nil {
-			return nil, cleanup, err
+			return nil, nil, cleanup, err
 		}
 		if t.DockerfileInline != nil {
 			dir, err := os.MkdirTemp("", "docker-build2-dockerfile-")
 			if err != nil {
-				return nil, cleanup, err
+				return nil, nil, cleanup, err
 			}
 			cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
 			bo.dockerfile = filepath.Join(dir, "Dockerfile")
 			if err := os.WriteFile(bo.dockerfile, []byte(*t.DockerfileInline), 0o600); err != nil {
-				return nil, cleanup, err
+				return nil, nil, cleanup, err
 			}
 		}
 		req, err := newRequest(dockerCLI, engine, contextArg, bo)
 		if err != nil {
-			return nil, cleanup, withTarget(name, err)
+			return nil, nil, cleanup, withTarget(name, err)
 		}
 		cleanups = append(cleanups, req.cleanup)
 		req.progress = mode
@@ -346,12 +394,13 @@ func bakeJobs(dockerCLI command.Cli, engine *engineProbe, def *bake.Definition, 
 			req.opts.Contexts[k] = build.NamedContext{Kind: build.ContextTarget, Value: dep}
 		}
 		need.add(t, req.opts)
+		specs[name] = sessionSpecs{secrets: bo.secrets, ssh: bo.ssh}
 		jobs = append(jobs, build.Job{Name: name, Options: req.opts, ContextOnly: !slices.Contains(selected, name)})
 	}
 	if err := checkAccess(allow, need, remoteURL != ""); err != nil {
-		return nil, cleanup, err
+		return nil, nil, cleanup, err
 	}
-	return jobs, cleanup, nil
+	return jobs, specs, cleanup, nil
 }
 
 // withContextTargets is selected and, after it, the targets they read as

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -170,4 +172,29 @@ func TestBakeRecords(t *testing.T) {
 		names = append(names, r.Name)
 	}
 	assert.ElementsMatch(t, []string{"one", "two"}, names)
+}
+
+// TestCrashedBuildRecord: a build killed mid-step leaves its record,
+// shown as crashed, and the store stays readable.
+func TestCrashedBuildRecord(t *testing.T) {
+	requireE2E(t)
+	state := t.TempDir()
+	slow := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo started; sleep 60\n")})
+	cmd := exec.Command(world.plugin, "build", "--root", state, "--no-cache", "--progress=plain", slow)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+world.configDir)
+	var out syncBuffer
+	cmd.Stderr = &out
+	require.NoError(t, cmd.Start())
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "started") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Contains(t, out.String(), "started")
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	recs := historyList(t, state)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "crashed", recs[0].Status)
+	r := mustSucceed(t, docker(t, []string{"build2", "history", "logs", "--root", state, "--progress", "plain"}))
+	assert.Contains(t, r.stdout+r.stderr, "started", "the logs up to the crash")
 }

@@ -80,6 +80,9 @@ type Options struct {
 	// build's metadata (JSON, as buildx writes it) once the build succeeded.
 	IIDFile      string
 	MetadataFile string
+	// RecordRef is the build record's reference: the metadata's
+	// buildx.build.ref is BUILDER/NODE/RecordRef, as buildx writes it.
+	RecordRef string
 
 	// Call, when set (a key of Calls), asks the frontend that request
 	// instead of building: no output is written.

@@ -304,6 +304,27 @@ func writeResultFiles(opts Options, res *Result) error {
 	return nil
 }
 
+// AddMetadata sets key to v in the metadata file at path that a Run or
+// RunAll wrote (buildx.build.warnings, known once the display is done).
+func AddMetadata(path, key string, v any) error {
+	dt, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(dt, &m); err != nil {
+		return fmt.Errorf("reading the build metadata in %s: %w", path, err)
+	}
+	m[key] = v
+	if dt, err = json.MarshalIndent(m, "", "  "); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, dt, 0o644); err != nil {
+		return fmt.Errorf("writing the build metadata to %s: %w", path, err)
+	}
+	return nil
+}
+
 // Metadata is the exporter response as buildx writes it to a metadata file:
 // base64-encoded JSON objects and arrays (such as containerimage.descriptor)
 // decoded, every other value as it is.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,10 +30,31 @@ func Run(ctx context.Context, b Builder, opts Options, status chan<- *client.Sol
 	if err != nil || opts.Call != "" {
 		return res, err
 	}
+	if opts.RecordRef != "" {
+		res.ExporterResponse = maps.Clone(res.ExporterResponse)
+		if res.ExporterResponse == nil {
+			res.ExporterResponse = map[string]string{}
+		}
+		res.ExporterResponse[MetadataBuildRef] = BuildRef(b, opts.RecordRef)
+	}
 	if err := writeResultFiles(opts, res); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// MetadataBuildRef is the metadata key of the build's reference.
+const MetadataBuildRef = "buildx.build.ref"
+
+// BuildRef is a build's reference as buildx spells it, BUILDER/NODE/REF:
+// the default builder's node is "default", a named builder's first node
+// NAME0.
+func BuildRef(b Builder, ref string) string {
+	node := b.Name()
+	if node != "default" {
+		node += "0"
+	}
+	return b.Name() + "/" + node + "/" + ref
 }
 
 func (b *single) run(ctx context.Context, opts Options, status chan<- *client.SolveStatus) (*Result, error) {

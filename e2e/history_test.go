@@ -198,3 +198,36 @@ func TestCrashedBuildRecord(t *testing.T) {
 	r := mustSucceed(t, docker(t, []string{"build2", "history", "logs", "--root", state, "--progress", "plain"}))
 	assert.Contains(t, r.stdout+r.stderr, "started", "the logs up to the crash")
 }
+
+// TestMetadataBuildRefAndWarnings: the metadata file names the build's
+// record as buildx.build.ref (BUILDER/NODE/REF), per bake target too, and
+// holds the build's warnings with BUILDX_METADATA_WARNINGS=1, as buildx.
+func TestMetadataBuildRefAndWarnings(t *testing.T) {
+	requireE2E(t)
+	state := t.TempDir()
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}} as build\nRUN echo x\n")})
+	meta := filepath.Join(t.TempDir(), "meta.json")
+	mustSucceed(t, docker(t, []string{"build2", "--root", state, "--metadata-file", meta, ctx}, withEnv("BUILDX_METADATA_WARNINGS=1")))
+	var md struct {
+		Ref      string `json:"buildx.build.ref"`
+		Warnings []struct {
+			Short []byte `json:"short"` // base64, as buildx writes client.VertexWarning
+		} `json:"buildx.build.warnings"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, meta)), &md))
+	recs := historyList(t, state)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "default/default/"+recs[0].Ref, md.Ref)
+	require.Len(t, md.Warnings, 1)
+	assert.Contains(t, string(md.Warnings[0].Short), "FromAsCasing")
+
+	mustSucceed(t, docker(t, []string{"build2", "--root", state, "--metadata-file", meta, ctx}))
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, meta)), &md))
+	assert.NotContains(t, readFile(t, meta), "buildx.build.warnings", "only when asked for")
+
+	dir := writeFiles(t, map[string]string{"docker-bake.hcl": "target \"default\" {\n  dockerfile-inline = \"FROM scratch\\n\"\n}\n"})
+	mustSucceed(t, docker(t, []string{"build2", "bake", "--root", state, "--metadata-file", meta}, withDir(dir)))
+	var bm map[string]map[string]any
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, meta)), &bm))
+	assert.Equal(t, "default/default/"+historyList(t, state)[0].Ref, bm["default"]["buildx.build.ref"])
+}

@@ -155,22 +155,11 @@ func (s *bakeSession) run(ctx context.Context, jobs []build.Job, specs map[strin
 	if err != nil {
 		return err
 	}
-	var all [][]byte
-	recs := map[string]*buildRecord{}
-	store := openRecordsOrWarn(s.dockerCLI, s.o.state)
-	for i, j := range jobs {
-		values, err := secretValues(specs[j.Name].secrets, os.LookupEnv)
-		if err != nil {
-			return usageErr(withTarget(j.Name, err))
-		}
-		all = append(all, values...)
-		if call.Name == "build" && !j.ContextOnly {
-			rec := startRecord(store, j.Name, j.Options, specs[j.Name].secrets, specs[j.Name].ssh, values, warnRecord(s.dockerCLI))
-			recs[j.Name] = rec
-			jobs[i].Observe = rec.observe
-		}
+	recs, values, err := s.startRecords(jobs, specs, call)
+	if err != nil {
+		return err
 	}
-	pipe := newStatusPipe(s.printer.Status(), liveMasker(all))
+	pipe := newStatusPipe(s.printer.Status(), liveMasker(values))
 	results, err := build.RunAll(ctx, b, jobs, pipe.Status())
 	pipe.Close()
 	for _, j := range jobs {
@@ -203,7 +192,36 @@ func (s *bakeSession) run(ctx context.Context, jobs []build.Job, specs map[strin
 	if s.o.metadataFile == "" {
 		return nil
 	}
-	return build.WriteGroupMetadata(s.o.metadataFile, results)
+	if err := build.WriteGroupMetadata(s.o.metadataFile, results); err != nil {
+		return err
+	}
+	return addMetadataWarnings(s.o.metadataFile, warnings)
+}
+
+// startRecords reads every target's secret values (for masking) and, for
+// a build, starts a record per target that is not only a context.
+func (s *bakeSession) startRecords(jobs []build.Job, specs map[string]sessionSpecs, call buildflags.Call) (map[string]*buildRecord, [][]byte, error) {
+	var all [][]byte
+	values := map[string][][]byte{}
+	for _, j := range jobs {
+		v, err := secretValues(specs[j.Name].secrets, os.LookupEnv)
+		if err != nil {
+			return nil, nil, usageErr(withTarget(j.Name, err))
+		}
+		values[j.Name] = v
+		all = append(all, v...)
+	}
+	recs := map[string]*buildRecord{}
+	store := openRecordsOrWarn(s.dockerCLI, s.o.state)
+	for i, j := range jobs {
+		if call.Name == "build" && !j.ContextOnly {
+			rec := startRecord(store, j.Name, j.Options, specs[j.Name].secrets, specs[j.Name].ssh, values[j.Name], warnRecord(s.dockerCLI))
+			recs[j.Name] = rec
+			jobs[i].Observe = rec.observe
+			jobs[i].Options.RecordRef = rec.ref()
+		}
+	}
+	return recs, all, nil
 }
 
 // sessionSpecs are a target's --secret and --ssh values.

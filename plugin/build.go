@@ -162,6 +162,7 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	if req.call.Name == "build" {
 		rec = startRecord(openRecordsOrWarn(dockerCLI, o.state), filepath.Base(contextArg), req.opts, o.secrets, o.ssh, values, warnRecord(dockerCLI))
 	}
+	req.opts.RecordRef = rec.ref()
 	pipe := newStatusPipe(printer.Status(), liveMasker(values), rec.observe)
 	res, err := buildOn(ctx, o.builderTarget(dockerCLI, daemonCfg, req.opts.Platforms, pipe.Status()), req, pipe.Status())
 	pipe.Close()
@@ -182,6 +183,9 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	}
 	if req.call.Name != "build" {
 		return printCall(dockerCLI.Out(), req.call, res.Call)
+	}
+	if err := addMetadataWarnings(req.opts.MetadataFile, warnings); err != nil {
+		return err
 	}
 	if id := res.ImageID(); o.quiet && id != "" {
 		fmt.Fprintln(dockerCLI.Out(), id)

@@ -121,3 +121,10 @@ func showSecrets() bool {
 	v, _ := strconv.ParseBool(os.Getenv("DOCKER_BUILD2_SHOW_SECRETS"))
 	return v
 }
+
+// metadataWarnings is BUILDX_METADATA_WARNINGS: the build's warnings in
+// its metadata file, as buildx writes them.
+func metadataWarnings() bool {
+	v, _ := strconv.ParseBool(os.Getenv("BUILDX_METADATA_WARNINGS"))
+	return v
+}

@@ -151,3 +151,13 @@ func openRecordsOrWarn(dockerCLI command.Cli, o stateOptions) *records.Store {
 func warnRecord(dockerCLI command.Cli) func(error) {
 	return func(err error) { fmt.Fprintf(dockerCLI.Err(), "WARNING: build record: %v\n", err) }
 }
+
+// addMetadataWarnings adds the build's warnings to its metadata file as
+// buildx.build.warnings when BUILDX_METADATA_WARNINGS asks for them, as
+// buildx does.
+func addMetadataWarnings(path string, warnings []client.VertexWarning) error {
+	if path == "" || len(warnings) == 0 || !metadataWarnings() {
+		return nil
+	}
+	return build.AddMetadata(path, "buildx.build.warnings", warnings)
+}

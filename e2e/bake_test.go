@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -531,4 +533,20 @@ func ociImage(t *testing.T, path string) (map[string]string, map[string]string) 
 		maps.Copy(files, fs)
 	}
 	return files, m.Annotations
+}
+
+// TestBakeRemoteTarball: the definition is an HTTP(S) tarball, its
+// targets' default context the tarball itself.
+func TestBakeRemoteTarball(t *testing.T) {
+	requireE2E(t)
+	tgz := tarGz(t, map[string]string{
+		"docker-bake.hcl":  "target \"default\" {\n  output = [\"type=local,dest=out\"]\n}\n",
+		"Dockerfile":       "FROM scratch\nCOPY from-tarball.txt /\n",
+		"from-tarball.txt": "in-the-tarball",
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(tgz) }))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	noCrash(t, mustSucceed(t, docker(t, []string{"build2", "bake", srv.URL + "/def.tar.gz"}, withDir(dir))))
+	assert.Equal(t, "in-the-tarball", readFile(t, filepath.Join(dir, "out", "from-tarball.txt")))
 }

@@ -148,8 +148,9 @@ func TestRootlessSecretExample(t *testing.T) {
 	r := mustSucceed(t, docker(t, []string{"build2", "--no-cache", "--secret", "id=mysecret,src=mysecret.txt", "-o", "type=oci,dest=out.tar", "."},
 		u.as(), withDir(ctx)))
 	noCrash(t, r)
-	assert.Regexp(t, `RUN --mount=type=secret,id=mysecret cat /run/secrets/mysecret\n#\d+ \d+\.\d+ WARMACHINEROX\n`, r.stderr)
-	assert.Regexp(t, `RUN --mount=type=secret,id=mysecret,dst=/foobar cat /foobar\n#\d+ \d+\.\d+ WARMACHINEROX\n`, r.stderr)
+	assert.Regexp(t, `RUN --mount=type=secret,id=mysecret cat /run/secrets/mysecret\n#\d+ \d+\.\d+ \*\*\*\n`, r.stderr)
+	assert.Regexp(t, `RUN --mount=type=secret,id=mysecret,dst=/foobar cat /foobar\n#\d+ \d+\.\d+ \*\*\*\n`, r.stderr)
+	assert.NotContains(t, r.stderr, "WARMACHINEROX")
 	assert.NotContains(t, r.stderr, "process sandbox", "a plain host mounts /proc: the sandbox stays on")
 	assertTarClean(t, dest, "WARMACHINEROX")
 	assertDirClean(t, u.stateDir(), "WARMACHINEROX")

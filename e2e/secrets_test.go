@@ -38,6 +38,13 @@ func TestSecretDocumentedExample(t *testing.T) {
 	ctx := writeFiles(t, map[string]string{"Dockerfile": secretDockerfile, "mysecret.txt": "WARMACHINEROX\n"})
 	r := mustSucceed(t, docker(t, []string{"build2", "--no-cache", "--progress=plain", "--secret", "id=mysecret,src=mysecret.txt", "."},
 		withEnv("DOCKER_BUILD2_DAEMON_CONFIG="+mirrorConfig(t)), withDir(ctx)))
+	// The steps print the value: the output shows it masked.
+	assert.Regexp(t, `#\d+ \[(stage-0 )?2/3\] RUN --mount=type=secret,id=mysecret cat /run/secrets/mysecret\n#\d+ \d+\.\d+ \*\*\*\n`, r.stderr)
+	assert.Regexp(t, `#\d+ \[(stage-0 )?3/3\] RUN --mount=type=secret,id=mysecret,dst=/foobar cat /foobar\n#\d+ \d+\.\d+ \*\*\*\n`, r.stderr)
+	assert.NotContains(t, r.stderr, "WARMACHINEROX")
+	// Shown for one build on request: the value really is mounted.
+	r = mustSucceed(t, docker(t, []string{"build2", "--no-cache", "--progress=plain", "--secret", "id=mysecret,src=mysecret.txt", "."},
+		withEnv("DOCKER_BUILD2_DAEMON_CONFIG="+mirrorConfig(t), "DOCKER_BUILD2_SHOW_SECRETS=1"), withDir(ctx)))
 	assert.Regexp(t, `#\d+ \[(stage-0 )?2/3\] RUN --mount=type=secret,id=mysecret cat /run/secrets/mysecret\n#\d+ \d+\.\d+ WARMACHINEROX\n`, r.stderr)
 	assert.Regexp(t, `#\d+ \[(stage-0 )?3/3\] RUN --mount=type=secret,id=mysecret,dst=/foobar cat /foobar\n#\d+ \d+\.\d+ WARMACHINEROX\n`, r.stderr)
 }
@@ -57,7 +64,7 @@ func TestSecretForms(t *testing.T) {
 		"build2", "--no-cache", "--progress=plain",
 		"--secret", "id=foo,env=MY_ENV", "--secret", "id=MY_ENV", "--secret", "id=MY_FILE", ".",
 	},
-		dj, withDir(ctx), withEnv("MY_ENV=from-env-var")))
+		dj, withDir(ctx), withEnv("MY_ENV=from-env-var", "DOCKER_BUILD2_SHOW_SECRETS=1")))
 	assert.Regexp(t, `RUN --mount=type=secret,id=foo cat /run/secrets/foo\n#\d+ \d+\.\d+ from-env-var\n`, r.stderr)
 	assert.Regexp(t, `RUN --mount=type=secret,id=MY_ENV cat /run/secrets/MY_ENV\n#\d+ \d+\.\d+ from-env-var\n`, r.stderr)
 	assert.Regexp(t, `RUN --mount=type=secret,id=MY_FILE cat /run/secrets/MY_FILE\n#\d+ \d+\.\d+ from-shorthand-file\n`, r.stderr)
@@ -107,8 +114,9 @@ func TestSecretErrors(t *testing.T) {
 }
 
 // TestSecretNeverPersisted: a secret printed by a RUN step reaches the
-// terminal and nothing persistent: not the image layers or config, not the
-// exported tarballs, not a cache export, not the state dir.
+// terminal masked, and nothing persistent: not the image layers or config,
+// not the exported tarballs, not a cache export, not the state dir (build
+// records included).
 func TestSecretNeverPersisted(t *testing.T) {
 	requireE2E(t)
 	const value = "LEAKCHECK-7f3a9c1e-SECRET"
@@ -128,7 +136,8 @@ func TestSecretNeverPersisted(t *testing.T) {
 		"-o", "type=oci,dest=" + ociTar, "-o", "type=docker,dest=" + dockerTar,
 		"-t", world.reg.host + "/e2e/leak:1", "--push", "--cache-to", "type=local,dest=" + cacheDir + ",mode=max", ctx,
 	}))
-	assert.Contains(t, r.stderr, value, "the step's output shows the secret, as the step printed it")
+	assert.NotContains(t, r.stderr, value, "the step's output shows the secret masked")
+	assert.Contains(t, r.stderr, "***")
 
 	// The context holds the secret file itself; only what the build wrote
 	// is checked.

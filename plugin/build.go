@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker-build2/docker-build2/progress"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -158,13 +160,20 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	if err != nil {
 		return usageErr(err)
 	}
-	var rec *buildRecord
-	if req.call.Name == "build" {
-		rec = startRecord(openRecordsOrWarn(dockerCLI, o.state), filepath.Base(contextArg), req.opts, o.secrets, o.ssh, values, warnRecord(dockerCLI))
-	}
-	req.opts.RecordRef = rec.ref()
-	pipe := newStatusPipe(printer.Status(), liveMasker(values), rec.observe)
-	res, err := buildOn(ctx, o.builderTarget(dockerCLI, daemonCfg, req.opts.Platforms, pipe.Status()), req, pipe.Status())
+	// The record starts once the builder is open: a build that cannot
+	// start leaves nothing in the state dir.
+	var (
+		rec     *buildRecord
+		current atomic.Pointer[buildRecord]
+	)
+	pipe := newStatusPipe(printer.Status(), liveMasker(values), func(st *client.SolveStatus) { current.Load().observe(st) })
+	res, err := buildOn(ctx, o.builderTarget(dockerCLI, daemonCfg, req.opts.Platforms, pipe.Status()), req, pipe.Status(), func() {
+		if req.call.Name == "build" {
+			rec = startRecord(openRecordsOrWarn(dockerCLI, o.state), filepath.Base(contextArg), req.opts, o.secrets, o.ssh, values, warnRecord(dockerCLI))
+			current.Store(rec)
+			req.opts.RecordRef = rec.ref()
+		}
+	})
 	pipe.Close()
 	if rerr := rec.finish(err, req.opts, res, pipe.summary.ContextBytes()); rerr != nil {
 		warnRecord(dockerCLI)(rerr)
@@ -193,13 +202,14 @@ func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, 
 	return nil
 }
 
-// buildOn opens the builder, builds req (first downloading its -f URL
-// through the builder) and closes the builder.
-func buildOn(ctx context.Context, t build.Target, req *request, status chan<- *build.SolveStatus) (*build.Result, error) {
+// buildOn opens the builder, calls opened, builds req (first downloading
+// its -f URL through the builder) and closes the builder.
+func buildOn(ctx context.Context, t build.Target, req *request, status chan<- *build.SolveStatus, opened func()) (*build.Result, error) {
 	b, err := build.Open(ctx, t)
 	if err != nil {
 		return nil, err
 	}
+	opened()
 	res, err := runOn(ctx, b, req, status)
 	if cerr := b.Close(); err == nil && cerr != nil {
 		return nil, cerr

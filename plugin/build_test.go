@@ -93,7 +93,7 @@ func TestBuildFlagErrors(t *testing.T) {
 		{name: "build-arg without name", args: []string{"--build-arg", "=x"}, flag: "--build-arg", want: "the name before \"=\" is empty"},
 		{name: "label without name", args: []string{"--label", "=x"}, flag: "--label", want: "the name before \"=\" is empty"},
 		{name: "cache-from unknown type", args: []string{"--cache-from", "type=s4,ref=x"}, flag: "--cache-from", want: `unknown cache type "s4"`},
-		{name: "cache-to unknown type", args: []string{"--cache-to", "type=gha"}, flag: "--cache-to", want: `unknown cache type "gha"`},
+		{name: "cache-to unknown type", args: []string{"--cache-to", "type=gcs"}, flag: "--cache-to", want: `unknown cache type "gcs"`},
 		{name: "secret unknown key", args: []string{"--secret", "id=a,colour=red"}, flag: "--secret", want: `unknown key "colour"`},
 		{name: "ssh empty id", args: []string{"--ssh", "=/run/agent.sock"}, flag: "--ssh", want: "the id before \"=\" is empty"},
 		{name: "bad shm-size", args: []string{"--shm-size", "lots"}, flag: "--shm-size", want: "not a size in bytes"},

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/docker-build2/docker-build2/plugin/buildflags"
 )
 
 // Environment variables are read here only, as flag defaults; each is named
@@ -127,4 +130,14 @@ func showSecrets() bool {
 func metadataWarnings() bool {
 	v, _ := strconv.ParseBool(os.Getenv("BUILDX_METADATA_WARNINGS"))
 	return v
+}
+
+// cacheEnv is what --cache-from/--cache-to take from the environment, as
+// buildx: $ACTIONS_RUNTIME_TOKEN, $ACTIONS_CACHE_URL, $ACTIONS_RESULTS_URL
+// and $ACTIONS_CACHE_SERVICE_V2 for gha; for s3, the AWS SDK's default
+// credentials ($AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY,
+// $AWS_SESSION_TOKEN, $AWS_PROFILE and the shared files), read once and
+// only when an s3 cache lacks its keys.
+func cacheEnv() buildflags.CacheEnv {
+	return buildflags.CacheEnv{LookupEnv: os.LookupEnv, AWSCredentials: sync.OnceValues(awsCredentials)}
 }

@@ -18,9 +18,12 @@ import (
 	"github.com/docker-build2/docker-build2/build/userns"
 	"github.com/gofrs/flock"
 	"github.com/moby/buildkit/cache/remotecache"
+	azblobremotecache "github.com/moby/buildkit/cache/remotecache/azblob"
+	gharemotecache "github.com/moby/buildkit/cache/remotecache/gha"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
 	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
 	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
+	s3remotecache "github.com/moby/buildkit/cache/remotecache/s3"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/cmd/buildkitd/config"
 	"github.com/moby/buildkit/control"
@@ -241,10 +244,18 @@ func (o *owner) newController(ctx context.Context, cfg Config, wm workerMode) (*
 			"registry": registryremotecache.ResolveCacheExporterFunc(sm, hosts),
 			"local":    localremotecache.ResolveCacheExporterFunc(sm),
 			"inline":   inlineremotecache.ResolveCacheExporterFunc(),
+			// gha as buildkitd has it with no [cache.gha] config: no
+			// signing, no verification.
+			"gha":    gharemotecache.ResolveCacheExporterFunc(nil, nil),
+			"s3":     s3remotecache.ResolveCacheExporterFunc(),
+			"azblob": azblobremotecache.ResolveCacheExporterFunc(),
 		},
 		ResolveCacheImporterFuncs: map[string]remotecache.ResolveCacheImporterFunc{
 			"registry": registryremotecache.ResolveCacheImporterFunc(sm, w.ContentStore(), hosts),
 			"local":    localremotecache.ResolveCacheImporterFunc(sm),
+			"gha":      gharemotecache.ResolveCacheImporterFunc(nil, nil),
+			"s3":       s3remotecache.ResolveCacheImporterFunc(),
+			"azblob":   azblobremotecache.ResolveCacheImporterFunc(),
 		},
 		CacheManager:   solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
 		Entitlements:   entitlements,

@@ -120,51 +120,27 @@ func FormatOutput(out build.Output) string {
 	return csvJoin(fields)
 }
 
-// CacheTypes are the cache backends, in the order messages list them.
-var CacheTypes = []string{"registry", "local", "inline"}
-
-// Caches parses --cache-from/--cache-to values (flag names which); a bare
-// reference is shorthand for type=registry,ref=REF.
-func Caches(flag string, specs []string) ([]build.CacheSpec, error) {
-	var out []build.CacheSpec
-	for _, s := range specs {
-		if !strings.Contains(s, "=") {
-			out = append(out, build.CacheSpec{Type: "registry", Attrs: map[string]string{"ref": s}})
-			continue
-		}
-		typ, attrs, err := keyValues(flag, s)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(CacheTypes, typ) {
-			return nil, fmt.Errorf("%s %q: unknown cache type %q: use one of %s", flag, s, typ, strings.Join(CacheTypes, ", "))
-		}
-		out = append(out, build.CacheSpec{Type: typ, Attrs: attrs})
-	}
-	return out, nil
-}
-
-// FormatCache is the --cache-from/--cache-to spec of c.
-func FormatCache(c build.CacheSpec) string {
-	fields := []string{"type=" + c.Type}
-	for _, k := range slices.Sorted(maps.Keys(c.Attrs)) {
-		fields = append(fields, k+"="+c.Attrs[k])
-	}
-	return csvJoin(fields)
-}
-
 // keyValues reads a CSV spec of key=value fields: keys lower-cased, "type"
 // apart from the others.
 func keyValues(flag, s string) (typ string, attrs map[string]string, _ error) {
-	fields, err := csvvalue.Fields(s, nil)
+	typ, attrs, err := splitKeyValues(s)
 	if err != nil {
 		return "", nil, fmt.Errorf("%s %q: %w", flag, s, err)
+	}
+	return typ, attrs, nil
+}
+
+// splitKeyValues is keyValues with errors that do not quote s.
+func splitKeyValues(s string) (typ string, attrs map[string]string, _ error) {
+	fields, err := csvvalue.Fields(s, nil)
+	if err != nil {
+		return "", nil, err
 	}
 	attrs = map[string]string{}
 	for _, f := range fields {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok {
-			return "", nil, fmt.Errorf("%s %q: %q is not of the form key=value", flag, s, f)
+			return "", nil, fmt.Errorf("%q is not of the form key=value", f)
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
 		if k == "type" {

@@ -122,7 +122,7 @@ func TestCaches(t *testing.T) {
 		},
 		{name: "inline", flag: "--cache-to", specs: []string{"type=inline"}, want: []build.CacheSpec{{Type: "inline", Attrs: map[string]string{}}}},
 		{name: "keys are case-insensitive", flag: "--cache-to", specs: []string{"type=local,DEST=d,Mode=max"}, want: []build.CacheSpec{{Type: "local", Attrs: map[string]string{"dest": "d", "mode": "max"}}}},
-		{name: "unknown type", flag: "--cache-to", specs: []string{"type=s4,ref=x"}, wantErr: `--cache-to "type=s4,ref=x": unknown cache type "s4": use one of registry, local, inline`},
+		{name: "unknown type", flag: "--cache-to", specs: []string{"type=s4,ref=x"}, wantErr: `--cache-to "type=s4,ref=x": unknown cache type "s4": use one of registry, local, inline, gha, s3, azblob`},
 		{name: "missing type", flag: "--cache-from", specs: []string{"ref=x"}, wantErr: `--cache-from "ref=x": unknown cache type ""`},
 		{name: "field without value", flag: "--cache-from", specs: []string{"type=local,src"}, wantErr: `--cache-from "type=local,src": "src" is not of the form key=value`},
 		{name: "bad csv", flag: "--cache-to", specs: []string{`type=local,"dest`}, wantErr: `--cache-to "type=local,\"dest"`},

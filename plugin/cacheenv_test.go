@@ -1,0 +1,31 @@
+package plugin
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/docker-build2/docker-build2/build"
+	"github.com/stretchr/testify/assert"
+)
+
+func TestCacheEnv(t *testing.T) {
+	t.Setenv("ACTIONS_RUNTIME_TOKEN", "runtime-token")
+	t.Setenv("ACTIONS_CACHE_URL", "https://cache.example/")
+	t.Setenv("ACTIONS_CACHE_SERVICE_V2", "")
+	// The SDK's chain stops at the environment: no shared files, no
+	// instance metadata.
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-env")
+	t.Setenv("AWS_SESSION_TOKEN", "session-env")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	got := cacheEnv().Fill([]build.CacheSpec{
+		{Type: "gha", Attrs: map[string]string{"scope": "s"}},
+		{Type: "s3", Attrs: map[string]string{"bucket": "b"}},
+	})
+	assert.Equal(t, []build.CacheSpec{
+		{Type: "gha", Attrs: map[string]string{"scope": "s", "token": "runtime-token", "url": "https://cache.example/"}},
+		{Type: "s3", Attrs: map[string]string{"bucket": "b", "access_key_id": "AKIDENV", "secret_access_key": "secret-env", "session_token": "session-env"}},
+	}, got)
+}

@@ -84,6 +84,15 @@ type Options struct {
 	// buildx.build.ref is BUILDER/NODE/RecordRef, as buildx writes it.
 	RecordRef string
 
+	// Attests are the attestations the image carries, by type
+	// (provenance, sbom): each is the frontend's "attest:TYPE" value
+	// ("type=sbom,generator=IMAGE", "mode=min,inline-only=true"). BuildKit
+	// attaches them to image outputs.
+	Attests map[string]string
+	// Git is the Git checkout of a local context, recorded in the
+	// provenance; zero records none.
+	Git GitInfo
+
 	// Call, when set (a key of Calls), asks the frontend that request
 	// instead of building: no output is written.
 	Call string
@@ -94,6 +103,18 @@ type Options struct {
 	// would store every step's output (a secret a step prints included).
 	// The embedded builder keeps no history at all; this is for remote ones.
 	NoHistory bool
+}
+
+// GitInfo is where a local context comes from in Git, as buildx records
+// it (BUILDX_GIT_INFO): the frontend's vcs:source, vcs:revision and
+// vcs:localdir:NAME attributes. Empty fields are left out.
+type GitInfo struct {
+	// Source is the remote's URL, Revision the commit (with "-dirty").
+	Source   string
+	Revision string
+	// Root is the work tree's root: local mounts under it are named by
+	// their path relative to it.
+	Root string
 }
 
 // Output is one destination of the result.

@@ -40,6 +40,7 @@ func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail fun
 	if exports, err = annotatedExports(opts, exports); err != nil {
 		return nil, err
 	}
+	gitAttrs(opts, attrs, mounts)
 	var sharedKey string
 	if opts.ContextDir != "" {
 		if abs, err := filepath.Abs(opts.ContextDir); err == nil {
@@ -129,7 +130,41 @@ func frontendAttrs(opts Options, builtin bool) map[string]string {
 	if len(opts.ExtraHosts) > 0 {
 		attrs["add-hosts"] = strings.Join(opts.ExtraHosts, ",")
 	}
+	for _, k := range sortedKeys(opts.Attests) {
+		attrs["attest:"+k] = opts.Attests[k]
+	}
 	return attrs
+}
+
+// gitAttrs records where the local context comes from in Git, as buildx:
+// the source and revision, and each local mount's directory relative to
+// the work tree's root.
+func gitAttrs(opts Options, attrs map[string]string, mounts map[string]fsutil.FS) {
+	g := opts.Git
+	if g.Source != "" {
+		attrs["vcs:source"] = g.Source
+	}
+	if g.Revision != "" {
+		attrs["vcs:revision"] = g.Revision
+	}
+	if g.Root == "" {
+		return
+	}
+	for key, dir := range map[string]string{"context": opts.ContextDir, "dockerfile": opts.DockerfileDir} {
+		if _, ok := mounts[key]; !ok || dir == "" {
+			continue
+		}
+		dir, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			continue
+		}
+		if dir, err = filepath.Abs(dir); err != nil {
+			continue
+		}
+		if r, err := filepath.Rel(g.Root, dir); err == nil && !strings.HasPrefix(r, "..") {
+			attrs["vcs:localdir:"+key] = r
+		}
+	}
 }
 
 // annotatedExports are exports with opts' annotations on those that make

@@ -1,6 +1,9 @@
 package build
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/moby/buildkit/client"
@@ -148,4 +151,32 @@ func TestRunAnnotationsBuilderPlatform(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"annotation.k": "v"}, s.opt.Exports[0].Attrs)
 	assert.Zero(t, s.calls, "no platform to match, no question asked")
+}
+
+func TestSolveOptAttestsAndGit(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	ctxDir := filepath.Join(root, "app")
+	require.NoError(t, os.Mkdir(ctxDir, 0o755))
+	opts := Options{
+		ContextDir:    ctxDir,
+		DockerfileDir: root,
+		Attests:       map[string]string{"provenance": "mode=min,inline-only=true", "sbom": "type=sbom,generator=r/s:1"},
+		Git:           GitInfo{Source: "https://example.com/a.git", Revision: "abc", Root: root},
+	}
+	so, err := solveOpt(opts, nil, false, nil)
+	require.NoError(t, err)
+	for k, v := range map[string]string{
+		"attest:provenance": "mode=min,inline-only=true", "attest:sbom": "type=sbom,generator=r/s:1",
+		"vcs:source": "https://example.com/a.git", "vcs:revision": "abc",
+		"vcs:localdir:context": "app", "vcs:localdir:dockerfile": ".",
+	} {
+		assert.Equal(t, v, so.FrontendAttrs[k], k)
+	}
+
+	so, err = solveOpt(Options{ContextDir: ctxDir, Git: GitInfo{Root: filepath.Join(root, "other")}}, nil, false, nil)
+	require.NoError(t, err)
+	for k := range so.FrontendAttrs {
+		assert.False(t, strings.HasPrefix(k, "vcs:") || strings.HasPrefix(k, "attest:"), k)
+	}
 }

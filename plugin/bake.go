@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/docker-build2/docker-build2/build"
@@ -138,12 +137,12 @@ func (o *bakeOptions) parse() (progress.Mode, string, buildflags.Call, error) {
 	if err := checkWritableFile("--metadata-file", o.metadataFile); err != nil {
 		return mode, "", call, usageErr(err)
 	}
-	for _, f := range []struct{ name, value string }{{"--sbom", o.sbom}, {"--provenance", o.provenance}} {
-		// docker-build2 attaches no attestation, so turning one off is
-		// what it does already.
-		if off, err := strconv.ParseBool(f.value); f.value != "" && (err != nil || off) {
-			return mode, "", call, usageErrf("%s=%s: attestations are not supported yet: leave %s out, or set it to false", f.name, f.value, f.name)
-		}
+	// As buildx: shorthands for --set *.attest=…, after the --set given.
+	if o.sbom != "" {
+		o.overrides = append(o.overrides, "*.attest="+buildflags.CanonicalAttest(buildflags.AttestSBOM, o.sbom))
+	}
+	if o.provenance != "" {
+		o.overrides = append(o.overrides, "*.attest="+buildflags.CanonicalAttest(buildflags.AttestProvenance, o.provenance))
 	}
 	return mode, callSpec, call, nil
 }
@@ -455,10 +454,8 @@ func checkAccess(allow bakeAllow, need access, remote bool) error {
 // context argument, and the contexts that are other targets (by context
 // name) set apart.
 func targetBuildOptions(t *bake.Target, o *bakeOptions, callSpec string, call buildflags.Call, remoteURL string) (*buildOptions, string, map[string]string, error) {
-	if len(t.Attest) > 0 {
-		return nil, "", nil, usageErrf("target %q: attest: attestations are not supported yet: remove the attest attribute (or --set %s.attest=) to build without them", t.Name, t.Name)
-	}
 	bo := &buildOptions{
+		attests:   t.Attest.Flags(),
 		platforms: t.Platforms,
 		tags:      t.Tags,
 		outputs:   localDests(t.Outputs.Flags()),

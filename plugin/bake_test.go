@@ -49,9 +49,25 @@ func TestTargetBuildOptions(t *testing.T) {
 	assert.Equal(t, "app.Dockerfile", bo.dockerfile, "a path in the repository")
 	assert.Equal(t, []string{"lib=https://example.com/r.git#v1:libs"}, bo.buildContexts)
 
-	tgt.Attest = bake.Specs{nil}
-	_, _, _, err = targetBuildOptions(tgt, o, "build", call, "")
-	require.ErrorContains(t, err, `target "app": attest: attestations are not supported yet`)
+	tgt.Attest = bake.Specs{flagSpec("type=sbom"), flagSpec("type=provenance,mode=max")}
+	bo, _, _, err = targetBuildOptions(tgt, o, "build", call, "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"type=sbom", "type=provenance,mode=max"}, bo.attests)
+}
+
+// flagSpec is a bake spec that is its flag.
+type flagSpec string
+
+func (f flagSpec) Flag() string { return string(f) }
+
+// TestBakeAttestShorthands: --sbom and --provenance are --set *.attest=…
+// after the --set given, as buildx has them.
+func TestBakeAttestShorthands(t *testing.T) {
+	t.Parallel()
+	o := &bakeOptions{progress: "plain", call: "build", overrides: []string{"app.attest=type=sbom"}, sbom: "generator=r/s:1", provenance: "false"}
+	_, _, _, err := o.parse()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"app.attest=type=sbom", "*.attest=type=sbom,generator=r/s:1", "*.attest=type=provenance,disabled=true"}, o.overrides)
 }
 
 func TestInRemote(t *testing.T) {

@@ -22,6 +22,7 @@ type buildOptions struct {
 	addHosts      []string
 	allow         []string
 	annotations   []string
+	attests       []string
 	buildArgs     []string
 	buildContexts []string
 	cacheFrom     []string
@@ -38,12 +39,14 @@ type buildOptions struct {
 	outputs       []string
 	platforms     []string
 	progress      string
+	provenance    string
 	pull          bool
 	push          bool
 	quiet         bool
 	call          string
 	check         bool
 	resources     []string
+	sbom          string
 	secrets       []string
 	shmSize       string
 	ssh           []string
@@ -90,6 +93,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringSliceVar(&opts.addHosts, "add-host", nil, `Add a custom host-to-IP mapping (format: "host:ip")`)
 	flags.StringArrayVar(&opts.allow, "allow", nil, `Allow extra privileged entitlement (e.g., "network.host", "security.insecure")`)
 	flags.StringArrayVar(&opts.annotations, "annotation", nil, "Add annotation to the image")
+	flags.StringArrayVar(&opts.attests, "attest", nil, `Attestation parameters (format: "type=sbom,generator=image")`)
 	flags.StringArrayVar(&opts.buildArgs, "build-arg", nil, "Set build-time variables; $SOURCE_DATE_EPOCH sets SOURCE_DATE_EPOCH unless given")
 	flags.StringArrayVar(&opts.buildContexts, "build-context", nil, `Additional build contexts (e.g., name=path, name=docker-image://ref, name=oci-layout://path[:tag|@digest], name=URL)`)
 	opts.sourceDateEpoch = defaultSourceDateEpoch()
@@ -107,12 +111,14 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringArrayVarP(&opts.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
 	flags.StringArrayVar(&opts.platforms, "platform", defaultPlatforms(), `Set target platform for build; $DOCKER_DEFAULT_PLATFORM sets the default`)
 	flags.StringVar(&opts.progress, "progress", defaultProgress(), `Set type of progress output ("auto", "plain", "tty", "rawjson", "quiet"); $BUILDKIT_PROGRESS sets the default`)
+	flags.StringVar(&opts.provenance, "provenance", "", `Shorthand for "--attest=type=provenance" (default "mode=min" on images unless $BUILDX_NO_DEFAULT_ATTESTATIONS is true)`)
 	flags.BoolVar(&opts.pull, "pull", false, "Always attempt to pull all referenced images")
 	flags.BoolVar(&opts.push, "push", false, `Shorthand for "--output=type=registry"`)
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
 	flags.StringVar(&opts.call, "call", "build", `Set method for evaluating build ("check", "outline", "targets")`)
 	flags.BoolVar(&opts.check, "check", false, `Shorthand for "--call=check"`)
 	flags.StringArrayVar(&opts.resources, "resource", nil, `Resource limits for build containers (format: "memory=2g", "cpu-quota=50000")`)
+	flags.StringVar(&opts.sbom, "sbom", "", `Shorthand for "--attest=type=sbom"`)
 	flags.StringArrayVar(&opts.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
 	flags.Var(&kindValue{p: &opts.shmSize, kind: "bytes"}, "shm-size", "Shared memory size for build containers")
 	flags.StringArrayVar(&opts.ssh, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)

@@ -65,10 +65,16 @@ func newRequest(dockerCLI command.Cli, engine *engineProbe, contextArg string, o
 	if err := r.setAnnotations(); err != nil {
 		return nil, usageErr(err)
 	}
+	if err := r.setAttests(); err != nil {
+		return nil, usageErr(err)
+	}
 	if err := r.setSessions(dockerCLI); err != nil {
 		return nil, err
 	}
 	if err := r.setContext(dockerCLI, contextArg); err != nil {
+		return nil, err
+	}
+	if err := r.setGit(); err != nil {
 		return nil, err
 	}
 	return r, nil

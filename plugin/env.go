@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,6 +131,44 @@ func showSecrets() bool {
 func metadataWarnings() bool {
 	v, _ := strconv.ParseBool(os.Getenv("BUILDX_METADATA_WARNINGS"))
 	return v
+}
+
+// noDefaultAttestations is $BUILDX_NO_DEFAULT_ATTESTATIONS, as buildx
+// reads it: true drops the default provenance attestation.
+func noDefaultAttestations() (bool, error) {
+	v, ok := os.LookupEnv("BUILDX_NO_DEFAULT_ATTESTATIONS")
+	if !ok {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("invalid BUILDX_NO_DEFAULT_ATTESTATIONS %q: not a boolean", v)
+	}
+	return b, nil
+}
+
+// gitEnv is what buildx records of a local context's Git checkout:
+// $BUILDX_GIT_INFO (default true) the source and revision in the
+// provenance, $BUILDX_GIT_LABELS (true or full; default false) them as
+// image labels, $BUILDX_GIT_CHECK_DIRTY a "-dirty" revision.
+func gitEnv() (info, labels, checkDirty bool) {
+	info = true
+	if v, ok := os.LookupEnv("BUILDX_GIT_INFO"); ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			info = b
+		}
+	}
+	if v, ok := os.LookupEnv("BUILDX_GIT_LABELS"); ok {
+		if v == "full" {
+			labels = true
+		} else if b, err := strconv.ParseBool(v); err == nil {
+			labels = b
+		}
+	}
+	if v, ok := os.LookupEnv("BUILDX_GIT_CHECK_DIRTY"); ok {
+		checkDirty, _ = strconv.ParseBool(v)
+	}
+	return info, labels, checkDirty
 }
 
 // cacheEnv is what --cache-from/--cache-to take from the environment, as

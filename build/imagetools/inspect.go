@@ -151,6 +151,10 @@ func (in *Inspection) PrintFormat(ctx context.Context, w io.Writer, tpl *templat
 	if err := in.r.loadConfigs(ctx, in.Ref, in.Desc, configs); err != nil {
 		return err
 	}
+	atts, err := in.r.loadAttestations(ctx, in.Ref, in.Desc)
+	if err != nil {
+		return err
+	}
 	var mfst any = in.Desc
 	if isIndex(in.Desc.MediaType) {
 		mfst = indexView{
@@ -163,13 +167,14 @@ func (in *Inspection) PrintFormat(ctx context.Context, w io.Writer, tpl *templat
 		}
 	}
 	if len(configs) > 1 {
-		return tpl.Execute(w, Fields{Name: in.Name, Manifest: mfst, Image: configs})
+		return tpl.Execute(w, Fields{Name: in.Name, Manifest: mfst, Image: configs, atts: atts})
 	}
 	var img *ocispecs.Image
-	for _, c := range configs {
-		img = c
+	var att attestations
+	for p, c := range configs {
+		img, att = c, atts[p]
 	}
-	return tpl.Execute(w, Field{Name: in.Name, Manifest: mfst, Image: img})
+	return tpl.Execute(w, Field{Name: in.Name, Manifest: mfst, Image: img, att: att})
 }
 
 type indexView struct {
@@ -186,14 +191,16 @@ type Field struct {
 	Name     string          `json:"name,omitempty"`
 	Manifest any             `json:"manifest,omitempty"`
 	Image    *ocispecs.Image `json:"image,omitempty"`
+
+	att attestations
 }
 
-// SBOM is the image's SBOM; docker-build2 does not read attestations yet,
-// so it is empty.
-func (Field) SBOM() (SBOM, error) { return SBOM{}, nil }
+// SBOM is the image's SBOM, from its attestation manifest.
+func (f Field) SBOM() (SBOM, error) { return f.att.sbom, nil }
 
-// Provenance is the image's provenance; empty, as SBOM.
-func (Field) Provenance() (Provenance, error) { return Provenance{}, nil }
+// Provenance is the image's SLSA provenance, from its attestation
+// manifest.
+func (f Field) Provenance() (Provenance, error) { return f.att.provenance, nil }
 
 // Fields is what --format reads of an image of several platforms, each
 // map keyed by platform ("linux/arm64").
@@ -201,13 +208,27 @@ type Fields struct {
 	Name     string                     `json:"name,omitempty"`
 	Manifest any                        `json:"manifest,omitempty"`
 	Image    map[string]*ocispecs.Image `json:"image,omitempty"`
+
+	atts map[string]attestations
 }
 
-// SBOM is each platform's SBOM; empty, as Field's.
-func (Fields) SBOM() (map[string]SBOM, error) { return map[string]SBOM{}, nil }
+// SBOM is each platform's SBOM.
+func (f Fields) SBOM() (map[string]SBOM, error) {
+	out := map[string]SBOM{}
+	for p := range f.Image {
+		out[p] = f.atts[p].sbom
+	}
+	return out, nil
+}
 
-// Provenance is each platform's provenance; empty, as Field's.
-func (Fields) Provenance() (map[string]Provenance, error) { return map[string]Provenance{}, nil }
+// Provenance is each platform's provenance.
+func (f Fields) Provenance() (map[string]Provenance, error) {
+	out := map[string]Provenance{}
+	for p := range f.Image {
+		out[p] = f.atts[p].provenance
+	}
+	return out, nil
+}
 
 // SBOM is buildx's view of an SPDX SBOM attestation.
 type SBOM struct {

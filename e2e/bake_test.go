@@ -413,9 +413,10 @@ func TestBakeAttestationFlags(t *testing.T) {
 	requireE2E(t)
 	dir := writeFiles(t, map[string]string{"docker-bake.hcl": "target \"default\" {\n  dockerfile-inline = \"FROM scratch\\n\"\n}\n"})
 	mustSucceed(t, docker(t, []string{"build2", "bake", "--provenance=false", "--sbom=false"}, withDir(dir)))
-	r := docker(t, []string{"build2", "bake", "--provenance=mode=max"}, withDir(dir))
+	mustSucceed(t, docker(t, []string{"build2", "bake", "--provenance=mode=max"}, withDir(dir)))
+	r := docker(t, []string{"build2", "bake", "--provenance=mode=full"}, withDir(dir))
 	assert.Equal(t, 125, r.code, r.String())
-	assert.Contains(t, r.stderr, "--provenance=mode=max: attestations are not supported yet")
+	assert.Contains(t, r.stderr, "provenance mode is min or max")
 }
 
 // TestBakeMultiPlatformContext: a target of two platforms used as another

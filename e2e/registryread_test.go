@@ -114,6 +114,19 @@ func (r *registry) image(t *testing.T, repo, ref string) pushedImage {
 	t.Helper()
 	m, _, err := r.getManifest(repo, ref)
 	require.NoError(t, err)
+	if m.MediaType == mediaOCIIndex {
+		// One platform with the default provenance: the image and its
+		// attestation manifest.
+		var imgs []descriptor
+		for _, d := range m.Manifests {
+			if d.Annots["vnd.docker.reference.type"] == "" {
+				imgs = append(imgs, d)
+			}
+		}
+		require.Len(t, imgs, 1, "an index of one image and attestations")
+		m, _, err = r.getManifest(repo, imgs[0].Digest)
+		require.NoError(t, err)
+	}
 	cfgBlob, err := r.getBlob(repo, m.Config.Digest)
 	require.NoError(t, err)
 	img := pushedImage{manifest: m, files: map[string]string{}}

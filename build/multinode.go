@@ -32,6 +32,9 @@ func (f *fleet) run(ctx context.Context, opts Options, status chan<- *client.Sol
 	if err != nil {
 		return nil, err
 	}
+	if opts.Attests, err = splitAttests(opts.Attests); err != nil {
+		return nil, err
+	}
 	var repos []string
 	if push != "" {
 		if repos, err = repositories(push); err != nil {
@@ -106,6 +109,20 @@ func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) 
 		}
 	}
 	return digest.FromBytes(idx), nil
+}
+
+// splitAttests are the attestations a build split across nodes makes:
+// none yet, since each node's would be an index of its own that the merged
+// index cannot hold as a manifest. The default provenance is left out;
+// one asked for is an error.
+func splitAttests(attests map[string]string) (map[string]string, error) {
+	for typ, v := range attests {
+		if typ == "provenance" && v == "mode=min,inline-only=true" {
+			continue
+		}
+		return nil, fmt.Errorf("attestation %s: not supported yet on a build split across nodes: build on one node, or turn it off (--%s=false)", typ, typ)
+	}
+	return nil, nil
 }
 
 // splitOutputs finds the outputs a split build can merge: the image name

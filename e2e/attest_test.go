@@ -239,3 +239,15 @@ func TestAttestGit(t *testing.T) {
 	prov = world.reg.attestations(t, repo, "1")[provenanceV1]
 	assert.NotContains(t, string(prov.Predicate), "https://example.com/e2e/app.git")
 }
+
+// imageDescs are an index's images, without the attestation manifests
+// the default provenance adds.
+func imageDescs(ms []descriptor) []descriptor {
+	var out []descriptor
+	for _, d := range ms {
+		if d.Annots["vnd.docker.reference.type"] != "attestation-manifest" {
+			out = append(out, d)
+		}
+	}
+	return out
+}

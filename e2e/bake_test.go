@@ -308,7 +308,7 @@ func TestBakeRecipes(t *testing.T) {
 	}
 	idx, _, err := world.reg.getManifest("app", "1.2.3")
 	require.NoError(t, err)
-	assert.Len(t, idx.Manifests, 2, "app:1.2.3 has both platforms")
+	assert.Len(t, imageDescs(idx.Manifests), 2, "app:1.2.3 has both platforms")
 	_, _, err = world.reg.getManifest("app", "buildcache")
 	require.NoError(t, err, "the registry cache")
 	for _, ref := range []string{"api:2.0.0", "api:sha-abc1234", "worker:slim", "worker:full"} {
@@ -442,9 +442,9 @@ target "default" {
 	noCrash(t, mustSucceed(t, docker(t, []string{"build2", "bake"}, withDir(dir))))
 	idx, _, err := world.reg.getManifest("bake/multi", "1")
 	require.NoError(t, err)
-	require.Len(t, idx.Manifests, 2)
+	require.Len(t, imageDescs(idx.Manifests), 2)
 	seen := map[string]string{}
-	for _, m := range idx.Manifests {
+	for _, m := range imageDescs(idx.Manifests) {
 		img := world.reg.image(t, "bake/multi", m.Digest)
 		seen[m.Platform.Architecture] = strings.TrimSpace(img.files["app-saw"])
 	}

@@ -105,7 +105,7 @@ func TestCIRecipes(t *testing.T) {
 	}
 	idx, _, err := world.reg.getManifest("ci/app", "abc1234-multi")
 	require.NoError(t, err)
-	require.Len(t, idx.Manifests, 2, "the multi-platform recipe pushed two platforms")
+	require.Len(t, imageDescs(idx.Manifests), 2, "the multi-platform recipe pushed two platforms")
 	cl := tlsClient(t, ca)
 	req, err := http.NewRequest(http.MethodGet, "https://"+tlsHost+"/v2/app/manifests/abc1234", nil)
 	require.NoError(t, err)

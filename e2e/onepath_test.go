@@ -267,7 +267,7 @@ func TestFleetIndexPushUsesCertsDir(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, mediaOCIIndex, idx.MediaType)
 	archs := map[string]bool{}
-	for _, d := range idx.Manifests {
+	for _, d := range imageDescs(idx.Manifests) {
 		require.NotNil(t, d.Platform)
 		archs[d.Platform.OS+"/"+d.Platform.Architecture] = true
 		m, code := getManifestTLS(t, cl, host, repo, d.Digest)

@@ -39,9 +39,9 @@ func TestMultiPlatformPush(t *testing.T) {
 
 	idx, _, err := world.reg.getManifest("e2e/multi", "1")
 	require.NoError(t, err)
-	require.Len(t, idx.Manifests, 2, "an index with both platforms")
+	require.Len(t, imageDescs(idx.Manifests), 2, "an index with both platforms (and their provenance)")
 	seen := map[string]string{}
-	for _, d := range idx.Manifests {
+	for _, d := range imageDescs(idx.Manifests) {
 		require.NotNil(t, d.Platform)
 		img := world.reg.image(t, "e2e/multi", d.Digest)
 		arch := img.config.Architecture

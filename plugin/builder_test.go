@@ -43,7 +43,7 @@ func TestBuilderCommands(t *testing.T) {
 		{
 			name: "ls with no builder",
 			args: []string{"builder", "ls"},
-			want: []*regexp.Regexp{row("NAME/NODE", "ENDPOINT", "STATUS", "PLATFORMS"), row("default *", "embedded")},
+			want: []*regexp.Regexp{row("NAME/NODE", "DRIVER/ENDPOINT", "STATUS", "PLATFORMS"), row("default *", "embedded")},
 		},
 		{
 			name: "create",
@@ -54,8 +54,8 @@ func TestBuilderCommands(t *testing.T) {
 				b, err := nodes.Store{Dir: storeDir}.Get("fleet")
 				require.NoError(t, err)
 				assert.Equal(t, &nodes.Builder{Name: "fleet", Nodes: []nodes.Node{
-					{Name: "amd", Endpoint: amd, Platforms: []string{"linux/amd64"}},
-					{Name: "arm", Endpoint: arm, Platforms: []string{"linux/arm64", "linux/arm/v7"}},
+					{Name: "amd", Endpoint: amd, Platforms: []string{"linux/amd64"}, Driver: nodes.DriverRemote},
+					{Name: "arm", Endpoint: arm, Platforms: []string{"linux/arm64", "linux/arm/v7"}, Driver: nodes.DriverRemote},
 				}}, b)
 			},
 		},
@@ -64,7 +64,7 @@ func TestBuilderCommands(t *testing.T) {
 			args: []string{"builder", "ls"},
 			want: []*regexp.Regexp{
 				row("default *", "embedded"),
-				regexp.MustCompile(`(?m)^fleet\s*$`),
+				regexp.MustCompile(`(?m)^fleet\s+remote\s*$`),
 				regexp.MustCompile(`(?m)^ \\_ amd\s+` + regexp.QuoteMeta(amd) + `\s+error: cannot reach the BuildKit daemon at ` + regexp.QuoteMeta(amd) + `: .*\s+linux/amd64$`),
 				regexp.MustCompile(`(?m)^ \\_ arm\s+` + regexp.QuoteMeta(arm) + `\s+error: .*\s+linux/arm64, linux/arm/v7$`),
 			},
@@ -80,7 +80,7 @@ func TestBuilderCommands(t *testing.T) {
 		{
 			name:    "ls marks the current builder",
 			args:    []string{"ls"}, // "docker builder ls" through the builder alias
-			want:    []*regexp.Regexp{regexp.MustCompile(`(?m)^fleet \*\s*$`), regexp.MustCompile(`(?m)^default\s+embedded`)},
+			want:    []*regexp.Regexp{regexp.MustCompile(`(?m)^fleet \*\s+remote\s*$`), regexp.MustCompile(`(?m)^default\s+embedded`)},
 			notWant: []*regexp.Regexp{regexp.MustCompile(`default \*`)},
 		},
 		{
@@ -160,17 +160,30 @@ func TestBuilderCommandErrors(t *testing.T) {
 		usage, flag bool
 		want        string
 	}{
-		{name: "create without node", args: []string{"builder", "create", "fleet"}, usage: true, want: "give at least one --node NAME=ADDRESS"},
+		{name: "create on no docker context", args: []string{"builder", "create", "fleet"}, usage: true, want: `"fleet" is no docker context`},
 		{name: "create existing", args: []string{"builder", "create", "existing", "--node", "n=" + sock}, want: `builder "existing" exists already`},
 		{name: "create default", args: []string{"builder", "create", "default", "--node", "n=" + sock}, usage: true, want: `builder name "default"`},
 		{name: "create bad name", args: []string{"builder", "create", "bad/name", "--node", "n=" + sock}, usage: true, want: `builder name "bad/name"`},
 		{name: "create same node twice", args: []string{"builder", "create", "twice", "--node", "n=" + sock, "--node", "n=" + sock}, usage: true, want: `node "n" is given twice`},
-		{name: "create bad node", args: []string{"builder", "create", "fleet", "--node", "noaddress"}, flag: true, want: `invalid argument "noaddress" for "--node" flag`},
-		{name: "platform before node", args: []string{"builder", "create", "fleet", "--platform", "linux/amd64", "--node", "n=" + sock}, flag: true, want: "give --node NAME=ADDRESS first"},
+		{name: "create bad node", args: []string{"builder", "create", "fleet", "--node", "bad/node"}, flag: true, want: `invalid argument "bad/node" for "--node" flag`},
+		{name: "platform before node", args: []string{"builder", "create", "fleet", "--platform", "linux/amd64", "--node", "n=" + sock}, usage: true, want: "give --node NAME=ADDRESS first"},
+		{name: "tls before node", args: []string{"builder", "create", "fleet", "--tlscacert", "ca.pem", "--node", "n=" + sock}, flag: true, want: "give --node NAME=ADDRESS first"},
 		{name: "bad node platform", args: []string{"builder", "create", "fleet", "--node", "n=" + sock, "--platform", "linux//amd64"}, flag: true, want: `--platform "linux//amd64"`},
 		// Argument counts are checked by docker/cli's cli.ExactArgs and
 		// cli.NoArgs: plain errors (exit 1), as in docker and buildx.
-		{name: "create without name", args: []string{"builder", "create", "--node", "n=" + sock}, want: "'build2 builder create' requires 1 argument"},
+		{name: "create without name", args: []string{"builder", "create", "--node", "n=" + sock}, usage: true, want: "give the builder a name"},
+		{name: "create two names", args: []string{"builder", "create", "--name", "a", "b", "--node", "n=" + sock}, usage: true, want: "both --name a and b"},
+		{name: "create remote without endpoint", args: []string{"builder", "create", "--name", "r", "--driver", "remote"}, usage: true, want: "give the BuildKit daemon's address"},
+		{name: "create unknown driver", args: []string{"builder", "create", "--name", "k", "--driver", "kubernetes"}, usage: true, want: `driver "kubernetes": use remote or docker-container`},
+		{name: "create bad driver opt", args: []string{"builder", "create", "--name", "c", "--driver-opt", "colour=blue"}, usage: true, want: "invalid driver option colour for docker-container driver"},
+		{name: "create bad remote opt", args: []string{"builder", "create", "--name", "r", "--driver", "remote", "--driver-opt", "image=x", sock}, usage: true, want: "invalid driver option image for remote driver"},
+		{name: "create driver opt without value", args: []string{"builder", "create", "--name", "c", "--driver-opt", "image"}, usage: true, want: `--driver-opt "image": use KEY=VALUE`},
+		{name: "create flags for remote", args: []string{"builder", "create", "--name", "r", "--driver", "remote", "--buildkitd-flags", "--debug", sock}, usage: true, want: "use them with --driver docker-container"},
+		{name: "append to nothing", args: []string{"builder", "create", "--name", "nope", "--append", "--driver", "remote", sock}, want: `no builder named "nope"`},
+		{name: "append other driver", args: []string{"builder", "create", "--name", "existing", "--append", "--driver", "docker-container"}, usage: true, want: "existing is a remote builder, not docker-container"},
+		{name: "list form with append", args: []string{"builder", "create", "x", "--append", "--node", "n=" + sock}, usage: true, want: "create one node at a time"},
+		{name: "rm default", args: []string{"builder", "rm", "default"}, want: "cannot be removed"},
+		{name: "ls bad format", args: []string{"builder", "ls", "--format", "yaml"}, usage: true, want: `--format "yaml"`},
 		{name: "rm unknown", args: []string{"builder", "rm", "nope"}, want: `no builder named "nope"`},
 		{name: "use unknown", args: []string{"builder", "use", "nope"}, want: `no builder named "nope"`},
 		{name: "inspect unknown", args: []string{"builder", "inspect", "nope"}, want: `no builder named "nope"`},

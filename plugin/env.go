@@ -180,3 +180,7 @@ func gitEnv() (info, labels, checkDirty bool) {
 func cacheEnv() buildflags.CacheEnv {
 	return buildflags.CacheEnv{LookupEnv: os.LookupEnv, AWSCredentials: sync.OnceValues(awsCredentials)}
 }
+
+// buildxBuilderEnv is BUILDX_BUILDER: the builder the builder commands
+// (and, as in buildx, builds) use when none is named.
+func buildxBuilderEnv() string { return os.Getenv("BUILDX_BUILDER") }

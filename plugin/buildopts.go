@@ -121,6 +121,10 @@ func (r *request) setValues() error {
 	if opts.CacheExports, err = buildflags.Caches("--cache-to", o.cacheTo); err != nil {
 		return err
 	}
+	// gha's token and URL, s3's credentials: from the environment, as
+	// buildx fills them in.
+	env := cacheEnv()
+	opts.CacheImports, opts.CacheExports = env.Fill(opts.CacheImports), env.Fill(opts.CacheExports)
 	for _, f := range []struct{ flag, path string }{{"--iidfile", o.iidFile}, {"--metadata-file", o.metadataFile}} {
 		if err := checkWritableFile(f.flag, f.path); err != nil {
 			return err

@@ -103,6 +103,15 @@ func TestCIRecipes(t *testing.T) {
 		_, _, err := world.reg.getManifest("ci/app", tag)
 		require.NoError(t, err, "ci/app:%s", tag)
 	}
+	release, _, err := world.reg.getManifest("ci/app", "abc1234-release")
+	require.NoError(t, err, "the release recipe merged the per-architecture digests")
+	var arches []string
+	for _, m := range release.Manifests {
+		if m.Platform != nil && m.Platform.Architecture != "unknown" {
+			arches = append(arches, m.Platform.Architecture)
+		}
+	}
+	require.ElementsMatch(t, []string{"amd64", "arm64"}, arches, "the release image has both architectures")
 	idx, _, err := world.reg.getManifest("ci/app", "abc1234-multi")
 	require.NoError(t, err)
 	require.Len(t, imageDescs(idx.Manifests), 2, "the multi-platform recipe pushed two platforms")

@@ -128,7 +128,7 @@ The list form names the builder and gives every node at once:
 	flags := cmd.Flags()
 	flags.StringVar(&o.name, "name", "", "Builder name (default: a random one)")
 	flags.StringVar(&o.driver, "driver", "", `Driver: "docker-container" (default) or "remote"`)
-	flags.StringArrayVar(&o.driverOpts, "driver-opt", nil, "Options for the driver, KEY=VALUE[,KEY=VALUE] (docker-container: image, network, env.NAME, memory, cpu-*, cgroup-parent, restart-policy; remote: cacert, cert, key, servername)")
+	flags.StringArrayVar(&o.driverOpts, "driver-opt", nil, "Options for the driver, KEY=VALUE[,KEY=VALUE] (docker-container: image, network, env.NAME, memory, cpu-*, cgroup-parent, restart-policy, and docker-build2's privileged=false for engines that cannot run privileged containers; remote: cacert, cert, key, servername)")
 	flags.Var(platformValue{&o}, "platform", "Platforms the node serves (after --node NAME=ADDRESS: of that node)")
 	flags.Var(nodeValue{&o}, "node", "Name of the node to create or modify; or NAME=ADDRESS, a BuildKit daemon (unix://, tcp://, ssh://, docker-container://, kube-pod://), repeatable")
 	flags.BoolVar(&o.appendNode, "append", false, "Add (or replace) a node of an existing builder")

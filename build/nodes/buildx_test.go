@@ -111,6 +111,14 @@ func TestContainerConfig(t *testing.T) {
 	assert.Empty(t, cfg.Cmd)
 	assert.Equal(t, "unless-stopped", string(hc.RestartPolicy.Name), "as buildx")
 
+	_, hc, err = ContainerConfig(Node{Name: "d", DriverOpts: map[string]string{"privileged": "false"}})
+	require.NoError(t, err)
+	assert.False(t, hc.Privileged)
+	assert.Equal(t, []string{"SYS_ADMIN", "NET_ADMIN"}, hc.CapAdd)
+	assert.Equal(t, []string{}, hc.MaskedPaths)
+	require.Len(t, hc.Mounts, 2)
+	assert.Equal(t, "/sys/fs/cgroup", hc.Mounts[1].Target)
+
 	for opt, want := range map[string]string{
 		"colour=red":   "invalid driver option colour for docker-container driver",
 		"env.=x":       `invalid env option "env.", expecting env.FOO=bar`,

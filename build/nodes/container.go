@@ -96,6 +96,18 @@ func containerOpt(cfg *container.Config, hc *container.HostConfig, k, v string) 
 			p.MaximumRetryCount, err = strconv.Atoi(count)
 		}
 		hc.RestartPolicy = p
+	case k == "privileged":
+		// docker-build2's own: for engines that cannot run privileged
+		// containers (one nested in a container that lacks capabilities).
+		var on bool
+		if on, err = strconv.ParseBool(v); err == nil && !on {
+			hc.Privileged = false
+			hc.CapAdd = []string{"SYS_ADMIN", "NET_ADMIN"}
+			hc.SecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined"}
+			hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{} // as --security-opt systempaths=unconfined
+			// BuildKit's runc makes a cgroup for each step.
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"})
+		}
 	case k == "default-load", k == "provenance-add-gha", k == "allow-untrusted-image":
 		_, err = strconv.ParseBool(v)
 	default:

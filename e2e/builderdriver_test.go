@@ -107,9 +107,13 @@ func TestBuilderDockerContainer(t *testing.T) {
 	r = mustSucceed(t, docker(t, []string{"exec", "buildx_buildkit_ci0", "sh", "-c", "grep -rl " + marker + " /var/lib/buildkit | head -1"}, withEngine(d)))
 	assert.NotEmpty(t, r.stdout, "the build ran in the container")
 
+	const envMarker = "built-on-buildx-builder"
+	ctx = writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}} AS b\nRUN echo " + envMarker + " > /m.txt\nFROM scratch\nCOPY --from=b /m.txt /\n")})
 	out = t.TempDir()
 	mustSucceed(t, docker(t, []string{"build2", "-o", out, ctx}, cfg, withEngine(d), withEnv("BUILDX_BUILDER=ci")))
-	assert.Equal(t, marker, readFile(t, filepath.Join(out, "m.txt")))
+	assert.Equal(t, envMarker, readFile(t, filepath.Join(out, "m.txt")))
+	r = mustSucceed(t, docker(t, []string{"exec", "buildx_buildkit_ci0", "sh", "-c", "grep -rl " + envMarker + " /var/lib/buildkit | head -1"}, withEngine(d)))
+	assert.NotEmpty(t, r.stdout, "BUILDX_BUILDER=ci built in the container")
 	r = mustSucceed(t, docker(t, []string{"build2", "builder", "inspect"}, cfg, withEngine(d), withEnv("BUILDX_BUILDER=ci")))
 	assert.Regexp(t, `Name: +ci\nDriver: +docker-container\n`, r.stdout)
 	assert.Regexp(t, `Node: +ci0\n(.*\n)*Status: +running\n`, r.stdout)

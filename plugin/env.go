@@ -85,7 +85,14 @@ func defaultCertsDir() string {
 	return "/etc/docker/certs.d"
 }
 
-func defaultBuilder() string { return os.Getenv("BUILDKIT_HOST") }
+// defaultBuilder is $BUILDX_BUILDER, as buildx's --builder default, else
+// $BUILDKIT_HOST.
+func defaultBuilder() string {
+	if v := buildxBuilderEnv(); v != "" {
+		return v
+	}
+	return os.Getenv("BUILDKIT_HOST")
+}
 
 // defaultSourceDateEpoch is $SOURCE_DATE_EPOCH, which buildx passes as the
 // build arg of that name (the time the image and, with

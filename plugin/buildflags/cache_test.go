@@ -139,7 +139,11 @@ func FuzzCacheBackends(f *testing.F) {
 		cs, err := Caches("--cache-from", []string{s})
 		if err != nil {
 			assert.True(t, strings.HasPrefix(err.Error(), "--cache-from "), err.Error())
-			assert.NotContains(t, err.Error(), "hunter2")
+			// A secret attribute's value never shows; the same text as
+			// another attribute's value is no secret.
+			if !strings.Contains(cacheSecret.ReplaceAllString(s, "${1}****"), "hunter2") {
+				assert.NotContains(t, err.Error(), "hunter2")
+			}
 			return
 		}
 		require.Len(t, cs, 1)

@@ -75,7 +75,15 @@ func TestBuilderDockerContainer(t *testing.T) {
 		}
 	})
 
-	r := mustSucceed(t, run("builder", "create", "--name", "ci", "--driver", "docker-container",
+	// An image the engine has not and cannot pull: nothing is kept.
+	r := run("builder", "create", "--name", "ci", "--driver-opt", "image=e2e-no-such-image:1")
+	assert.Equal(t, 1, r.code, r.String())
+	assert.Contains(t, r.stderr, "pulling e2e-no-such-image:1")
+	assert.Empty(t, buildxLeftovers(t, d))
+	r = mustSucceed(t, run("builder", "ls"))
+	assert.NotContains(t, r.stdout, "ci")
+
+	r = mustSucceed(t, run("builder", "create", "--name", "ci", "--driver", "docker-container",
 		// privileged=false: this engine runs in a container that lacks
 		// capabilities, so it cannot run privileged containers.
 		"--driver-opt", "image="+image, "--driver-opt", "network=host,privileged=false", "--buildkitd-flags", "--oci-worker-snapshotter=native", "--bootstrap"))

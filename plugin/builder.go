@@ -158,6 +158,11 @@ func runBuilderCreate(ctx context.Context, dockerCLI command.Cli, o *createOptio
 	}
 	if b.DriverName() == nodes.DriverDockerContainer || o.bootstrap {
 		if err := bootstrap(ctx, dockerCLI, b); err != nil {
+			if !o.appendNode {
+				// A builder that cannot start is not kept, nor what
+				// it made on the engine.
+				_ = removeBuilder(ctx, dockerCLI, s, b.Name, false)
+			}
 			return err
 		}
 	}

@@ -75,7 +75,7 @@ group "default".`,
 	flags.StringVar(&o.progress, "progress", defaultProgress(), `Set type of progress output ("auto", "plain", "tty", "rawjson", "quiet"); $BUILDKIT_PROGRESS sets the default`)
 	flags.BoolVar(&o.pull, "pull", false, "Always attempt to pull all referenced images")
 	addStateFlags(flags, &o.state)
-	flags.StringVar(&o.remote.builder, "builder", defaultBuilder(), "Build on a named builder or BuildKit address instead of the embedded one; $BUILDKIT_HOST sets the default")
+	flags.StringVar(&o.remote.builder, "builder", defaultBuilder(), "Build on a named builder or BuildKit address instead of the embedded one; $BUILDX_BUILDER, else $BUILDKIT_HOST, sets the default")
 	return cmd
 }
 

@@ -126,7 +126,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringVar(&opts.target, "target", "", "Set the target build stage to build")
 	flags.Var(&kindArray{p: &opts.ulimits, kind: "ulimit"}, "ulimit", "Ulimit options")
 	addStateFlags(flags, &opts.state)
-	flags.StringVar(&opts.remote.builder, "builder", defaultBuilder(), "Build on a named builder (see builder ls) or on the BuildKit daemon at this address (unix://, tcp://, ssh://, docker-container://, kube-pod://) instead of the embedded one; $BUILDKIT_HOST sets the default")
+	flags.StringVar(&opts.remote.builder, "builder", defaultBuilder(), "Build on a named builder (see builder ls) or on the BuildKit daemon at this address (unix://, tcp://, ssh://, docker-container://, kube-pod://) instead of the embedded one; $BUILDX_BUILDER, else $BUILDKIT_HOST, sets the default")
 	flags.StringVar(&opts.remote.tlsCACert, "tlscacert", "", "CA certificate of a tcp:// --builder")
 	flags.StringVar(&opts.remote.tlsCert, "tlscert", "", "Client certificate for a tcp:// --builder")
 	flags.StringVar(&opts.remote.tlsKey, "tlskey", "", "Client key for a tcp:// --builder")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/docker-build2/docker-build2/build/internal/atomicfile"
@@ -134,7 +135,7 @@ func contextTargets(jobs []Job, byName map[string]*Job) (map[string]bool, error)
 	visit = func(name string, path []string) error {
 		switch state[name] {
 		case 1:
-			return &JobError{Job: name, Err: fmt.Errorf("its contexts form a cycle (%s -> %s): a target cannot be built from itself", joinNames(path), name)}
+			return &JobError{Job: name, Err: fmt.Errorf("its contexts form a cycle (%s): a target cannot be built from itself", strings.Join(append(path, name), " -> "))}
 		case 2:
 			return nil
 		}
@@ -155,17 +156,6 @@ func contextTargets(jobs []Job, byName map[string]*Job) (map[string]bool, error)
 		}
 	}
 	return used, nil
-}
-
-func joinNames(names []string) string {
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += " -> "
-		}
-		out += n
-	}
-	return out
 }
 
 // runJob waits for the jobs j reads, points its target contexts at their
@@ -231,17 +221,8 @@ func WriteGroupMetadata(path string, results map[string]*Result) error {
 // observed returns a channel whose statuses reach out after fn saw them;
 // done waits until all were passed on.
 func observed(out chan<- *client.SolveStatus, fn func(*client.SolveStatus)) (_ chan<- *client.SolveStatus, done func()) {
-	in := make(chan *client.SolveStatus)
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		for st := range in {
-			fn(st)
-			out <- st
-		}
-	}()
-	return in, func() {
-		close(in)
-		<-finished
-	}
+	return relay(out, func(st *client.SolveStatus) *client.SolveStatus {
+		fn(st)
+		return st
+	})
 }

@@ -275,13 +275,20 @@ func decodeDescriptor(s string) (ocispecs.Descriptor, error) {
 // build ("[linux/arm64 2/3] RUN …"), and told apart from the other nodes'
 // steps of the same name; done waits until all were passed on.
 func prefixed(out chan<- *client.SolveStatus, platform string) (_ chan<- *client.SolveStatus, done func()) {
+	return relay(out, func(st *client.SolveStatus) *client.SolveStatus { return withPlatform(st, platform) })
+}
+
+// relay returns a channel whose statuses reach out through fn (out nil
+// drops them); done waits until all were passed on.
+func relay(out chan<- *client.SolveStatus, fn func(*client.SolveStatus) *client.SolveStatus) (_ chan<- *client.SolveStatus, done func()) {
 	in := make(chan *client.SolveStatus)
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		for st := range in {
+			st = fn(st)
 			if out != nil {
-				out <- withPlatform(st, platform)
+				out <- st
 			}
 		}
 	}()
@@ -329,11 +336,11 @@ func withPlatform(st *client.SolveStatus, platform string) *client.SolveStatus {
 // call asks the frontend's request on the first node: the answer does not
 // depend on the platform.
 func (f *fleet) call(ctx context.Context, opts Options, status chan<- *client.SolveStatus) (*Result, error) {
-	n := f.plan[0].Node
-	c, err := remote.Connect(ctx, n.Remote())
-	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", n.Name, err)
-	}
-	defer func() { _ = c.Close() }()
-	return call(ctx, daemon{c}, opts, status)
+	var res *Result
+	err := withClient(ctx, f, func(c *client.Client) error {
+		var err error
+		res, err = call(ctx, daemon{c}, opts, status)
+		return err
+	})
+	return res, err
 }

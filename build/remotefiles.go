@@ -66,6 +66,17 @@ func fetchFiles(ctx context.Context, c *client.Client, url string, names []strin
 	if err != nil {
 		return nil, err
 	}
+	out, err := readFiles(ctx, c, src.Output(), "[internal] load remote definition from "+url, names, MaxDefinitionSize, "a definition", status)
+	if err != nil {
+		return nil, fmt.Errorf("remote definition %s: %w", url, err)
+	}
+	return out, nil
+}
+
+// readFiles solves src on c, an internal step named name of status, and
+// reads those of names that its result holds, each at most max bytes (what
+// says what a file is, for the error).
+func readFiles(ctx context.Context, c *client.Client, src llb.Output, name string, names []string, max int64, what string, status chan<- *client.SolveStatus) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	ch := make(chan *client.SolveStatus)
 	done := make(chan struct{})
@@ -73,8 +84,8 @@ func fetchFiles(ctx context.Context, c *client.Client, url string, names []strin
 		defer close(done)
 		forward(ch, status)
 	}()
-	_, err = c.Build(ctx, client.SolveOpt{Internal: true}, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		def, err := src.Marshal(ctx, llb.WithCustomNamef("[internal] load remote definition from %s", url))
+	_, err := c.Build(ctx, client.SolveOpt{Internal: true}, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
+		def, err := llb.NewState(src).Marshal(ctx, llb.WithCustomName(name))
 		if err != nil {
 			return nil, err
 		}
@@ -86,25 +97,27 @@ func fetchFiles(ctx context.Context, c *client.Client, url string, names []strin
 		if err != nil {
 			return nil, err
 		}
-		for _, name := range names {
-			st, err := ref.StatFile(ctx, gateway.StatRequest{Path: name})
+		// The solve is lazy: a download or clone that fails must fail
+		// here, not read as files that are not there.
+		if err := ref.Evaluate(ctx); err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			st, err := ref.StatFile(ctx, gateway.StatRequest{Path: n})
 			if err != nil {
 				continue // not there
 			}
-			if st.Size > MaxDefinitionSize {
-				return nil, fmt.Errorf("%s: %d bytes is more than a definition may have (%d)", name, st.Size, MaxDefinitionSize)
+			if st.Size > max {
+				return nil, fmt.Errorf("%s: %d bytes is more than %s may have (%d)", n, st.Size, what, max)
 			}
-			dt, err := ref.ReadFile(ctx, gateway.ReadRequest{Filename: name})
+			dt, err := ref.ReadFile(ctx, gateway.ReadRequest{Filename: n})
 			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", name, err)
+				return nil, fmt.Errorf("reading %s: %w", n, err)
 			}
-			out[name] = dt
+			out[n] = dt
 		}
 		return nil, nil
 	}, ch)
 	<-done
-	if err != nil {
-		return nil, fmt.Errorf("remote definition %s: %w", url, err)
-	}
-	return out, nil
+	return out, err
 }

@@ -106,21 +106,7 @@ func tarGz(t *testing.T, files map[string]string) []byte {
 // gitDaemon serves a repository holding files at git://127.0.0.1.
 func gitDaemon(t *testing.T, files map[string]string) string {
 	t.Helper()
-	base := t.TempDir()
-	repo := filepath.Join(base, "repo.git")
-	work := writeFiles(t, files)
-	git := func(dir string, args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com", "GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com")
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "git %v: %s", args, out)
-	}
-	git(work, "init", "-q", "-b", "main")
-	git(work, "add", ".")
-	git(work, "commit", "-q", "-m", "files")
-	git(base, "clone", "-q", "--bare", work, repo)
+	base := bareRepo(t, files, "main")
 	port, err := freePort()
 	require.NoError(t, err)
 	daemon := exec.Command("git", "daemon", "--export-all", "--reuseaddr", "--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), "--base-path="+base, base)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/docker-build2/docker-build2/build"
@@ -493,7 +493,7 @@ func targetBuildOptions(t *bake.Target, o *bakeOptions, callSpec string, call bu
 		bo.dockerfile = targetDockerfile(contextArg, deref(t.Dockerfile))
 	}
 	targets := map[string]string{}
-	for _, name := range sortedKeys(t.Contexts) {
+	for _, name := range slices.Sorted(maps.Keys(t.Contexts)) {
 		v := t.Contexts[name]
 		if dep, ok := strings.CutPrefix(v, "target:"); ok {
 			targets[name] = dep
@@ -565,21 +565,12 @@ func deref[T any](p *T) T {
 // left out, as buildx leaves them.
 func pairs(m map[string]*string, sep string) []string {
 	var out []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if v := m[k]; v != nil {
 			out = append(out, k+sep+*v)
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // printCalls prints each target's answer to --call, under its name when

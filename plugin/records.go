@@ -9,6 +9,8 @@ import (
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/build/records"
 	"github.com/docker-build2/docker-build2/progress"
+	"github.com/docker-build2/docker-build2/secrets"
+	"github.com/docker-build2/docker-build2/sshforward"
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/buildkit/client"
 )
@@ -37,12 +39,17 @@ func startRecord(store *records.Store, name string, opts build.Options, secretSp
 		Context:       firstNonEmpty(opts.ContextDir, opts.ContextURL),
 		Dockerfile:    filepath.Join(opts.DockerfileDir, opts.DockerfileName),
 	}
-	for _, s := range secretSpecs {
-		rec.SecretIDs = append(rec.SecretIDs, secretID(s))
+	for _, text := range secretSpecs {
+		var s secrets.Spec
+		if s.UnmarshalText([]byte(text)) == nil {
+			rec.SecretIDs = append(rec.SecretIDs, s.ID)
+		}
 	}
-	for _, s := range sshSpecs {
-		id, _, _ := strings.Cut(s, "=")
-		rec.SSHIDs = append(rec.SSHIDs, id)
+	for _, text := range sshSpecs {
+		var s sshforward.Spec
+		if s.UnmarshalText([]byte(text)) == nil {
+			rec.SSHIDs = append(rec.SSHIDs, s.ID)
+		}
 	}
 	w, err := store.Start(rec)
 	if err != nil {
@@ -121,19 +128,6 @@ func (r *buildRecord) ref() string {
 		return ""
 	}
 	return r.w.Ref()
-}
-
-// secretID is the id of a --secret spec (id=ID,… or ID alone), never its
-// source.
-func secretID(spec string) string {
-	for _, f := range strings.Split(spec, ",") {
-		if k, v, ok := strings.Cut(f, "="); ok && strings.TrimSpace(strings.ToLower(k)) == "id" {
-			return v
-		} else if !ok {
-			return f
-		}
-	}
-	return ""
 }
 
 // openRecordsOrWarn opens the state dir's build records; when it cannot,

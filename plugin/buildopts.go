@@ -131,6 +131,9 @@ func (r *request) setValues() error {
 		}
 	}
 	opts.IIDFile, opts.MetadataFile = o.iidFile, o.metadataFile
+	if o.metadataFile != "" {
+		opts.MetadataProvenance = metadataProvenance()
+	}
 	opts.Target = o.target
 	opts.NoCache = o.noCache
 	opts.NoCacheFilter = o.noCacheFilter

@@ -167,6 +167,9 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 	}
 	so.Internal = !recordsHistory(s, opts)
 	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
+		if !so.Internal {
+			ctx = embedded.RecordHistory(ctx)
+		}
 		if !opts.Pull {
 			// FROM and COPY --from find the images built here first, as
 			// on a Docker engine's builder; --pull asks the registry.

@@ -220,8 +220,14 @@ func (s *Solver) Root() string { return s.cfg.Root }
 // build started (it serves others only while they have requests in
 // flight), nothing was built yet: Solve serves or attaches anew and starts
 // again, up to three times.
+//
+// A build stays out of BuildKit's build history (Internal) unless ctx
+// comes from RecordHistory.
 func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
 	defer close(ch)
+	if ctx.Value(recordHistoryKey{}) == nil {
+		so.Internal = true
+	}
 	for attempt := 0; ; attempt++ {
 		var started atomic.Bool
 		in := make(chan *client.SolveStatus)
@@ -253,6 +259,16 @@ func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.
 			return nil, err
 		}
 	}
+}
+
+type recordHistoryKey struct{}
+
+// RecordHistory is ctx for a Solve that goes into BuildKit's build
+// history, for the provenance BuildKit records there; the caller deletes
+// the record once read (the history keeps no step output, see
+// historyFilter, but a record is no use after).
+func RecordHistory(ctx context.Context) context.Context {
+	return context.WithValue(ctx, recordHistoryKey{}, true)
 }
 
 // own makes this process the one serving the state dir. The controller

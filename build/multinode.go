@@ -104,9 +104,10 @@ func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) 
 		}
 		// A platform with attestations is pushed as an index of its own:
 		// the merged index lists its manifests.
-		dt, err := imageindex.Fetch(ctx, f.hosts, strings.TrimSpace(strings.Split(names, ",")[0]), p.desc)
+		first := strings.TrimSpace(strings.Split(names, ",")[0])
+		dt, err := imageindex.Fetch(ctx, f.hosts, first, p.desc)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("pushing %s: %w", first, err)
 		}
 		ms, err := imageindex.Manifests(dt, *p.desc.Platform)
 		if err != nil {

@@ -172,16 +172,27 @@ func gitAttrs(opts Options, attrs map[string]string, mounts map[string]fsutil.FS
 // an image. An image of one platform has no index for index annotations:
 // package plugin rejects them before, but a build split across nodes
 // makes one such image per node.
+//
+// An image output (pushed or kept) of an attested build is an index
+// whatever its platforms: the attestations are manifests of its own.
 func annotatedExports(opts Options, exports []client.ExportEntry) ([]client.ExportEntry, error) {
-	as := opts.Annotations
-	if p := singlePlatform(opts); p != "" {
-		as = oneManifest(as, p)
-		i := slices.IndexFunc(as, Annotation.NeedsIndex)
-		if i >= 0 && slices.ContainsFunc(exports, makesImage) {
-			return nil, fmt.Errorf("annotation %s: index annotations not supported for single platform export: the image of %s alone has no index (a build split across nodes makes one per node)", as[i].ExporterKey(), p)
-		}
+	p := singlePlatform(opts)
+	if p == "" || len(opts.Annotations) == 0 {
+		return withAnnotations(exports, opts.Annotations), nil
 	}
-	return withAnnotations(exports, as), nil
+	one := oneManifest(opts.Annotations, p)
+	out := make([]client.ExportEntry, len(exports))
+	for i, e := range exports {
+		if len(opts.Attests) > 0 && e.Type == client.ExporterImage {
+			out[i] = withAnnotations([]client.ExportEntry{e}, opts.Annotations)[0]
+			continue
+		}
+		if j := slices.IndexFunc(one, Annotation.NeedsIndex); j >= 0 && makesImage(e) {
+			return nil, fmt.Errorf("annotation %s: index annotations not supported for single platform export: the image of %s alone has no index (a build split across nodes makes one per node)", one[j].ExporterKey(), p)
+		}
+		out[i] = withAnnotations([]client.ExportEntry{e}, one)[0]
+	}
+	return out, nil
 }
 
 // runAttrs are the frontend's options for RUN steps' containers: /dev/shm

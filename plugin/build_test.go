@@ -76,7 +76,7 @@ func TestBuildFlagErrors(t *testing.T) {
 		{name: "output without dest", args: []string{"-o", "type=local"}, flag: "--output", want: "type=local needs dest=PATH"},
 		{name: "push without tag", args: []string{"--push"}, flag: "--push", want: "-t/--tag"},
 		{name: "registry output without name", args: []string{"-o", "type=registry"}, flag: "--output", want: "type=registry needs name=REF or -t/--tag"},
-		{name: "image output without name", args: []string{"-o", "type=image"}, flag: "--output", want: "type=image needs name=REF or -t/--tag"},
+		{name: "pushed image output without name", args: []string{"-o", "type=image,push=true"}, flag: "--output", want: "type=image,push=true needs name=REF or -t/--tag"},
 		{name: "two outputs to stdout", args: []string{"-o", "-", "-o", "type=oci,dest=-"}, flag: "--output", want: "only one output can go to stdout"},
 		{name: "tar dest is a directory", args: []string{"-o", "type=tar,dest=" + existingDir}, flag: "--output", want: "is a directory; type=tar writes a file"},
 		{name: "output directory missing", args: []string{"-o", "type=docker,dest=" + filepath.Join(missingDir, "img.tar")}, flag: "--output", want: "does not exist"},

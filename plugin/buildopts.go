@@ -62,10 +62,10 @@ func newRequest(dockerCLI command.Cli, engine *engineProbe, contextArg string, o
 	if err := r.setOutputs(dockerCLI, engine); err != nil {
 		return nil, err
 	}
-	if err := r.setAnnotations(); err != nil {
+	if err := r.setAttests(); err != nil {
 		return nil, usageErr(err)
 	}
-	if err := r.setAttests(); err != nil {
+	if err := r.setAnnotations(); err != nil {
 		return nil, usageErr(err)
 	}
 	if err := r.setSessions(dockerCLI); err != nil {
@@ -199,8 +199,8 @@ func checkOutput(dockerCLI command.Cli, out build.Output, tagged bool, stdoutUse
 			return fmt.Errorf("--output type=registry needs name=REF or -t/--tag")
 		}
 	case "image":
-		if out.Attrs["name"] == "" && !tagged {
-			return fmt.Errorf("--output type=image needs name=REF or -t/--tag: it names the image in the builder's image store")
+		if out.Attrs["push"] == "true" && out.Attrs["name"] == "" && !tagged {
+			return fmt.Errorf("--output type=image,push=true needs name=REF or -t/--tag")
 		}
 	case "tar", "oci", "docker":
 		switch out.Dest {

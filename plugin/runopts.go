@@ -41,7 +41,12 @@ func (r *request) setAnnotations() error {
 		return nil
 	}
 	multi, _ := strconv.ParseBool(r.opts.BuildArgs["BUILDKIT_MULTI_PLATFORM"])
-	return buildflags.CheckAnnotations(as, r.opts.Platforms, multi || len(r.opts.Platforms) > 1)
+	// An attested image pushed or kept is an index: its attestations are
+	// manifests of their own (buildx's default provenance included).
+	attested := len(r.opts.Attests) > 0 && slices.ContainsFunc(r.opts.Outputs, func(out build.Output) bool {
+		return out.Type == "image" || out.Type == "registry"
+	})
+	return buildflags.CheckAnnotations(as, r.opts.Platforms, multi || len(r.opts.Platforms) > 1 || attested)
 }
 
 // makesImage reports whether outs export an image (no output is the

@@ -99,10 +99,13 @@ func output(s string) (build.Output, error) {
 	case !slices.Contains(OutputTypes, out.Type):
 		return out, fmt.Errorf("--output %q: unknown type %q: use one of %s", s, out.Type, strings.Join(OutputTypes, ", "))
 	}
-	switch out.Type {
-	case "local", "tar", "oci":
-		if out.Dest == "" {
+	if out.Dest == "" {
+		// As buildx: a directory needs its path, a tarball goes to stdout.
+		switch dir := out.Type == "local" || (out.Type == "oci" && out.Attrs["tar"] == "false"); {
+		case dir:
 			return out, fmt.Errorf("--output %q: type=%s needs dest=PATH", s, out.Type)
+		case out.Type == "tar" || out.Type == "oci":
+			out.Dest = "-"
 		}
 	}
 	return out, nil

@@ -2,10 +2,10 @@ package build
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/docker-build2/docker-build2/build/embedded"
@@ -15,6 +15,7 @@ import (
 	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Builder is where builds run: the embedded solver, a remote BuildKit
@@ -218,6 +219,17 @@ type Blob = embedded.Blob
 // ErrImageNotFound is RemoveImage's error for a name the builder lacks.
 var ErrImageNotFound = embedded.ErrImageNotFound
 
+// KeepsImages reports whether b has an image store (Images): the embedded
+// builder.
+func KeepsImages(b Builder) bool {
+	s, ok := b.(*single)
+	if !ok {
+		return false
+	}
+	_, ok = s.s.(*embedded.Solver)
+	return ok
+}
+
 func noImageStore(builder string) error {
 	return fmt.Errorf("builder %s keeps no images of its own: only the embedded builder (default) has an image store", builder)
 }
@@ -230,7 +242,6 @@ type fleet struct {
 	hosts docker.RegistryHosts
 }
 
-var errFleetCache = errors.New("a builder of several nodes has no cache of its own: prune or inspect each node's daemon")
 
 func (f *fleet) Name() string { return f.name }
 
@@ -244,12 +255,48 @@ func (f *fleet) Platforms(context.Context) ([]ocispecs.Platform, error) {
 	return out, nil
 }
 
-func (f *fleet) Prune(context.Context, chan client.UsageInfo, ...client.PruneOption) error {
-	return errFleetCache
+// Prune prunes the cache of each node, as buildx does.
+func (f *fleet) Prune(ctx context.Context, ch chan client.UsageInfo, opts ...client.PruneOption) error {
+	return f.eachNode(ctx, func(c *client.Client) error { return c.Prune(ctx, ch, opts...) })
 }
 
-func (f *fleet) DiskUsage(context.Context, ...client.DiskUsageOption) ([]*client.UsageInfo, error) {
-	return nil, errFleetCache
+// DiskUsage lists the cache of every node, as buildx does.
+func (f *fleet) DiskUsage(ctx context.Context, opts ...client.DiskUsageOption) ([]*client.UsageInfo, error) {
+	var mu sync.Mutex
+	var out []*client.UsageInfo
+	err := f.eachNode(ctx, func(c *client.Client) error {
+		du, err := c.DiskUsage(ctx, opts...)
+		mu.Lock()
+		out = append(out, du...)
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
+
+// eachNode runs fn on every node of the plan at once, once each.
+func (f *fleet) eachNode(ctx context.Context, fn func(*client.Client) error) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	seen := map[string]bool{}
+	for _, p := range f.plan {
+		if seen[p.Node.Name] {
+			continue
+		}
+		seen[p.Node.Name] = true
+		n := p.Node
+		eg.Go(func() error {
+			c, err := remote.Connect(ctx, n.Remote())
+			if err != nil {
+				return fmt.Errorf("node %s: %w", n.Name, err)
+			}
+			defer func() { _ = c.Close() }()
+			if err := fn(c); err != nil {
+				return fmt.Errorf("node %s: %w", n.Name, err)
+			}
+			return nil
+		})
+	}
+	return eg.Wait()
 }
 
 func (f *fleet) Close() error { return nil }

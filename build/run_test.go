@@ -156,16 +156,14 @@ func TestDecodeDescriptor(t *testing.T) {
 	}
 }
 
-func TestFleetHasNoCache(t *testing.T) {
+func TestFleetPlatforms(t *testing.T) {
 	t.Parallel()
 	f := &fleet{name: "fleet", plan: []nodes.Part{{Platform: "linux/amd64"}, {Platform: "linux/arm64/v8"}}}
 	assert.Equal(t, "fleet", f.Name())
 	pl, err := f.Platforms(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, []ocispecs.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}, pl, "normalized")
-	require.ErrorIs(t, f.Prune(t.Context(), nil), errFleetCache)
-	_, err = f.DiskUsage(t.Context())
-	require.ErrorIs(t, err, errFleetCache)
+	assert.False(t, KeepsImages(f))
 	require.NoError(t, f.Close())
 }
 

@@ -15,6 +15,7 @@ import (
 
 type duOptions struct {
 	state   stateOptions
+	builder string
 	verbose bool
 	filter  []string
 }
@@ -37,6 +38,7 @@ Reclaimable leaves out what prune --all leaves on disk for the images.`,
 	}
 	cmd.Flags().StringArrayVar(&o.filter, "filter", nil, "Provide filter values")
 	cmd.Flags().BoolVar(&o.verbose, "verbose", false, "Provide a more verbose output")
+	cmd.Flags().StringVar(&o.builder, "builder", defaultBuilder(), "Override the configured builder instance; $BUILDX_BUILDER, else $BUILDKIT_HOST, sets the default")
 	addStateFlags(cmd.Flags(), &o.state)
 	return cmd
 }
@@ -50,8 +52,8 @@ func runDiskUsage(ctx context.Context, dockerCLI command.Cli, o duOptions) error
 		du     []*client.UsageInfo
 		images []build.Image
 	)
-	if err := withBuilder(ctx, dockerCLI, o.state, func(b build.Builder) error {
-		if du, err = b.DiskUsage(ctx, client.WithFilter(pi.Filter)); err != nil || len(o.filter) > 0 {
+	if err := withNamedBuilder(ctx, dockerCLI, o.state, o.builder, func(b build.Builder) error {
+		if du, err = b.DiskUsage(ctx, client.WithFilter(pi.Filter)); err != nil || len(o.filter) > 0 || !build.KeepsImages(b) {
 			return err
 		}
 		// Listed after the cache: a record pruned in between is not

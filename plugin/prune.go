@@ -17,6 +17,7 @@ import (
 
 type pruneOptions struct {
 	state         stateOptions
+	builder       string
 	all           bool
 	force         bool
 	verbose       bool
@@ -54,6 +55,7 @@ removed too, all of them with --all (but those of builds still running).`,
 	flags.BoolVarP(&o.force, "force", "f", false, "Do not prompt for confirmation")
 	flags.Var(&o.reservedSpace, "keep-storage", "Amount of disk space to keep for cache")
 	_ = flags.MarkDeprecated("keep-storage", "keep-storage flag has been changed to reserved-space")
+	flags.StringVar(&o.builder, "builder", defaultBuilder(), "Override the configured builder instance; $BUILDX_BUILDER, else $BUILDKIT_HOST, sets the default")
 	addStateFlags(flags, &o.state)
 	return cmd
 }
@@ -72,7 +74,7 @@ func runPrune(ctx context.Context, dockerCLI command.Cli, o pruneOptions) error 
 			return nil
 		}
 	}
-	return withBuilder(ctx, dockerCLI, o.state, func(b build.Builder) error { return prune(ctx, dockerCLI, b, pi, o) })
+	return withNamedBuilder(ctx, dockerCLI, o.state, o.builder, func(b build.Builder) error { return prune(ctx, dockerCLI, b, pi, o) })
 }
 
 func prune(ctx context.Context, dockerCLI command.Cli, b build.Builder, pi *client.PruneInfo, o pruneOptions) error {
@@ -85,9 +87,12 @@ func prune(ctx context.Context, dockerCLI command.Cli, b build.Builder, pi *clie
 	}
 	// Listed first: what the records prune removes count of the images'
 	// layers stays on disk.
-	images, err := b.Images(ctx)
-	if err != nil {
-		return err
+	var images []build.Image
+	var err error
+	if build.KeepsImages(b) {
+		if images, err = b.Images(ctx); err != nil {
+			return err
+		}
 	}
 	ch := make(chan client.UsageInfo)
 	var total int64

@@ -25,6 +25,12 @@ const usageHeader = "ID\tRECLAIMABLE\tSIZE\tLAST ACCESSED"
 // showing its notices (waiting for or sharing another process's solver)
 // on stderr.
 func withBuilder(ctx context.Context, dockerCLI command.Cli, o stateOptions, fn func(build.Builder) error) error {
+	return withNamedBuilder(ctx, dockerCLI, o, "default", fn)
+}
+
+// withNamedBuilder is withBuilder on the builder name ("" for the current
+// one), as --builder names it.
+func withNamedBuilder(ctx context.Context, dockerCLI command.Cli, o stateOptions, name string, fn func(build.Builder) error) error {
 	daemonCfg, err := daemonconfig.LoadFile(o.daemonConfig)
 	if err != nil {
 		return err
@@ -34,7 +40,7 @@ func withBuilder(ctx context.Context, dockerCLI command.Cli, o stateOptions, fn 
 		return err
 	}
 	t := o.target(dockerCLI, daemonCfg, printer.Status())
-	t.Builder = "default"
+	t.Builder = name
 	b, err := build.Open(ctx, t)
 	if err == nil {
 		err = fn(b)

@@ -135,6 +135,9 @@ The list form names the builder and gives every node at once:
 	flags.BoolVar(&o.use, "use", false, "Build on this builder by default")
 	flags.BoolVar(&o.bootstrap, "bootstrap", false, "Start the builder's nodes and wait until they answer")
 	flags.StringVar(&o.config, "buildkitd-config", "", "buildkitd.toml for a docker-container node")
+	// buildx's older spelling, still accepted (and hidden) by buildx.
+	flags.StringVar(&o.config, "config", "", "buildkitd.toml for a docker-container node")
+	_ = flags.MarkHidden("config")
 	flags.StringVar(&o.flags, "buildkitd-flags", "", "Flags for buildkitd in a docker-container node")
 	flags.Var(nodeAttrValue{&o, func(n *nodes.Node, s string) { n.TLSCACert = s }}, "tlscacert", "CA certificate of the preceding tcp:// --node NAME=ADDRESS")
 	flags.Var(nodeAttrValue{&o, func(n *nodes.Node, s string) { n.TLSCert = s }}, "tlscert", "Client certificate for the preceding --node NAME=ADDRESS")

@@ -102,6 +102,14 @@ var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // ValidName reports whether name can name a builder or a node.
 func ValidName(name string) bool { return validName.MatchString(name) }
 
+// driverHints say what stands in for buildx's drivers docker-build2 does
+// not run.
+var driverHints = map[string]string{
+	"kubernetes": " (a BuildKit pod that runs in Kubernetes: --driver remote kube-pod://POD)",
+	"cloud":      " (Docker Build Cloud is Docker's service, which docker-build2 does not reach)",
+	"docker":     " (the embedded builder, default, stands in for the Docker engine's own)",
+}
+
 // Validate checks a builder before it is stored.
 func (b *Builder) Validate() error {
 	if !ValidName(b.Name) || b.Name == Default {
@@ -111,7 +119,7 @@ func (b *Builder) Validate() error {
 		return fmt.Errorf("builder %s: give at least one node", b.Name)
 	}
 	if d := b.DriverName(); d != DriverRemote && d != DriverDockerContainer {
-		return fmt.Errorf("builder %s: driver %q: use %s or %s", b.Name, d, DriverRemote, DriverDockerContainer)
+		return fmt.Errorf("builder %s: driver %q: use %s or %s%s", b.Name, d, DriverRemote, DriverDockerContainer, driverHints[d])
 	}
 	seen := map[string]bool{}
 	for _, n := range b.Nodes {

@@ -117,6 +117,10 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 	if err != nil {
 		return nil, err
 	}
+	release, err := attachPolicy(ctx, s, opts, so, status)
+	if err != nil {
+		return nil, err
+	}
 	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
 		if !opts.Pull {
 			// FROM and COPY --from find the images built here first, as
@@ -135,6 +139,9 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 	}()
 	resp, err := s.Solve(ctx, *so, ch)
 	<-done
+	if release != nil {
+		release(err)
+	}
 	if err != nil {
 		var changed *ContextChangedError
 		if errors.As(context.Cause(ctx), &changed) {

@@ -130,6 +130,9 @@ func (r *request) setValues() error {
 			return err
 		}
 	}
+	if opts.Policy, err = buildflags.Policies("--policy", o.policies); err != nil {
+		return err
+	}
 	opts.IIDFile, opts.MetadataFile = o.iidFile, o.metadataFile
 	opts.Target = o.target
 	opts.NoCache = o.noCache
@@ -259,6 +262,7 @@ func (r *request) setSessions(dockerCLI command.Cli) error {
 	r.opts.Session = append(r.opts.Session, authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: authprovider.LoadAuthConfig(dockerCLI.ConfigFile()),
 	}))
+	r.opts.PolicyVerifier = policyVerifier(dockerCLI)
 	if len(r.raw.secrets) > 0 {
 		specs, err := secrets.ParseSpecs(r.raw.secrets, os.LookupEnv)
 		if err != nil {

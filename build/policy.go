@@ -1,0 +1,45 @@
+package build
+
+import (
+	"context"
+
+	"github.com/docker-build2/docker-build2/build/policy"
+	"github.com/moby/buildkit/client"
+)
+
+// attachPolicy loads the build's policies and, when there are any, puts
+// their session into so: every source the solve uses is checked through
+// it before any step runs. The release it returns (nil with no policy)
+// takes the solve's error once the solve returned.
+func attachPolicy(ctx context.Context, s solver, opts Options, so *client.SolveOpt, status chan<- *client.SolveStatus) (func(error), error) {
+	in := policy.Inputs{ContextDir: opts.ContextDir, DockerfileDir: opts.DockerfileDir, DockerfileName: opts.DockerfileName, Configs: opts.Policy}
+	if opts.ContextTar != nil {
+		// A context sent as a tar stream has no directory to read policy
+		// files from.
+		in.ContextDir = ""
+	}
+	sets, err := policy.Load(in)
+	if err != nil || len(sets) == 0 {
+		return nil, err
+	}
+	b := policy.Build{
+		Client:     s.Client(),
+		Session:    opts.Session,
+		Status:     status,
+		Dockerfile: opts.DockerfileName,
+		Target:     opts.Target,
+		Args:       opts.BuildArgs,
+		Labels:     opts.Labels,
+		Verifier:   opts.PolicyVerifier,
+	}
+	if pls, err := s.Platforms(ctx); err == nil && len(pls) > 0 {
+		b.Platform = &pls[0]
+	}
+	a, err := policy.Attach(ctx, b, sets)
+	if err != nil {
+		return nil, err
+	}
+	so.SourcePolicyProvider = a.Provider
+	so.ProxyNetwork = so.ProxyNetwork || a.ProxyNetwork
+	return a.Release, nil
+}

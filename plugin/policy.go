@@ -1,12 +1,64 @@
 package plugin
 
 import (
+	"context"
 	"sync"
 
+	"github.com/docker-build2/docker-build2/build"
+	"github.com/docker-build2/docker-build2/build/policy"
+	"github.com/docker-build2/docker-build2/daemonconfig"
 	buildxpolicy "github.com/docker/buildx/policy"
 	"github.com/docker/buildx/util/confutil"
 	"github.com/docker/cli/cli/command"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
+
+// newPolicyCommand is "policy": build policies' eval and test, as
+// buildx's.
+func newPolicyCommand(dockerCLI command.Cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Commands for working with build policies",
+	}
+	cmd.AddCommand(
+		newPolicyEvalCommand(dockerCLI),
+		newPolicyTestCommand(dockerCLI),
+	)
+	return cmd
+}
+
+// policyBuilderOptions are the builder a policy command resolves sources
+// on: --builder, else the embedded one.
+type policyBuilderOptions struct {
+	builder string
+	state   stateOptions
+}
+
+func addPolicyBuilderFlags(flags *pflag.FlagSet, o *policyBuilderOptions) {
+	flags.StringVar(&o.builder, "builder", defaultBuilder(), "Resolve sources on a named builder (see builder ls) or the BuildKit daemon at this address instead of the embedded one; $BUILDX_BUILDER, else $BUILDKIT_HOST, sets the default")
+	addStateFlags(flags, &o.state)
+}
+
+// open opens the builder's source resolver, with the docker config's
+// registry credentials; closing it closes the builder.
+func (o policyBuilderOptions) open(ctx context.Context, dockerCLI command.Cli) (*policy.Resolver, error) {
+	daemonCfg, err := daemonconfig.LoadFile(o.state.daemonConfig)
+	if err != nil {
+		return nil, err
+	}
+	t := o.state.target(dockerCLI, daemonCfg, nil)
+	t.Builder = o.builder
+	b, err := build.Open(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return build.PolicyResolver(ctx, b, []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(dockerCLI.ConfigFile()),
+	})})
+}
 
 // policyVerifier checks image signatures for build policies as buildx
 // does, its trust state under the docker config's buildx directory. It is

@@ -56,6 +56,7 @@ type target struct {
 	Call             *string            `hcl:"call,optional" cty:"call"`
 	Entitlements     []string           `hcl:"entitlements,optional" cty:"entitlements"`
 	ExtraHosts       map[string]*string `hcl:"extra-hosts,optional" cty:"extra-hosts"`
+	Policy           policyList         `hcl:"policy,optional" cty:"policy"`
 }
 
 var (
@@ -127,6 +128,9 @@ func (t *target) merge(t2 *target) {
 	setIf(&t.ShmSize, t2.ShmSize)
 	if t2.Ulimits != nil {
 		t.Ulimits = slices.Concat(t.Ulimits, t2.Ulimits)
+	}
+	if t2.Policy != nil {
+		t.Policy = slices.Concat(t.Policy, t2.Policy)
 	}
 	if t2.Description != "" {
 		t.Description = t2.Description
@@ -228,14 +232,14 @@ func dedup(s []string) []string {
 // per combination, as buildx does.
 func (t *target) GetEvalContexts(ectx *hcl.EvalContext, block *hcl.Block, loadDeps func(hcl.Expression) hcl.Diagnostics) ([]*hcl.EvalContext, error) {
 	content, _, diags := block.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "matrix"}, {Name: "resources"}, {Name: "policy"},
+		{Name: "matrix"}, {Name: "resources"},
 	}})
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	// buildx's attributes this package does not carry: an error rather
 	// than a build without them (HCL ignores unknown attributes here).
-	for _, name := range []string{"resources", "policy"} {
+	for _, name := range []string{"resources"} {
 		if a, ok := content.Attributes[name]; ok {
 			return nil, hcl.Diagnostics{{
 				Severity: hcl.DiagError,

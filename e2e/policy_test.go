@@ -434,3 +434,40 @@ target "untrusted" {
 	assert.Equal(t, 125, r.code, "%s", r)
 	assert.Contains(t, r.stderr, "bake's --policy does not accept filename")
 }
+
+// TestPolicyMultiNode: a build split across the nodes of a named builder
+// is checked on each node: the allowed one is merged into one index, the
+// denied one fails with the policy's message.
+func TestPolicyMultiNode(t *testing.T) {
+	requireArm64(t)
+	dir := t.TempDir()
+	amdSock, armSock := filepath.Join(dir, "amd.sock"), filepath.Join(dir, "arm.sock")
+	startBuildkitd(t, "unix://"+amdSock)
+	startBuildkitd(t, "unix://"+armSock)
+	cfg := aliasConfig(t)
+	run := func(args ...string) result {
+		t.Helper()
+		return docker(t, append([]string{"build2"}, args...), cfg)
+	}
+	mustSucceed(t, run("builder", "create", "policyfleet", "--node", "amd=unix://"+amdSock, "--platform", "linux/amd64",
+		"--node", "arm=unix://"+armSock, "--platform", "linux/arm64"))
+	rego := strings.ReplaceAll(registryPolicy, "{{HOST}}", world.reg.host)
+	ref := world.reg.host + "/e2e/policy-fleet:1"
+	r := mustSucceed(t, run("--builder", "policyfleet", "--platform", "linux/amd64,linux/arm64", "-t", ref, "--push", "--progress=plain", writeFiles(t, map[string]string{
+		"Dockerfile":      dockerfile("FROM {{BASE}}\nRUN uname -m > /m.txt\n"),
+		"Dockerfile.rego": rego,
+	})))
+	assert.Contains(t, r.stderr, "[linux/arm64] loading policies")
+	assert.Contains(t, r.stderr, "[linux/amd64] loading policies")
+	idx, _, err := world.reg.getManifest("e2e/policy-fleet", "1")
+	require.NoError(t, err)
+	assert.Len(t, imageDescs(idx.Manifests), 2, "one index with both platforms")
+
+	r = run("--builder", "policyfleet", "--platform", "linux/amd64,linux/arm64", "-t", ref+"-denied", "--push", writeFiles(t, map[string]string{
+		"Dockerfile":      "FROM 127.0.0.2:5999/other/image:1.0\nRUN uname -m > /m.txt\n",
+		"Dockerfile.rego": rego,
+	}))
+	noCrash(t, r)
+	require.Equal(t, 1, r.code, "%s", r)
+	assert.Contains(t, r.stderr, "Policy: image 127.0.0.2:5999/other/image:1.0 is not from an approved registry\n")
+}

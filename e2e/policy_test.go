@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -470,4 +471,60 @@ func TestPolicyMultiNode(t *testing.T) {
 	noCrash(t, r)
 	require.Equal(t, 1, r.code, "%s", r)
 	assert.Contains(t, r.stderr, "Policy: image 127.0.0.2:5999/other/image:1.0 is not from an approved registry\n")
+}
+
+// TestPolicyRecipes runs each recipe of docs/policy.md: the files of a
+// section (named on their first line) in a directory, then its commands
+// through docker build and docker bake, with alpine from the local
+// registry through a mirror. A command block starting with "# Denied" must
+// fail with the policy's message; the others must succeed.
+func TestPolicyRecipes(t *testing.T) {
+	requireE2E(t)
+	doc := filepath.Join("..", "docs", "policy.md")
+	files := map[string]map[string]string{}
+	for _, lang := range []string{"dockerfile", "rego", "hcl"} {
+		for _, b := range fencedBlocks(t, doc, lang) {
+			first, _, _ := strings.Cut(b.script, "\n")
+			name, ok := strings.CutPrefix(first, "# ")
+			require.True(t, ok, "docs/policy.md %q: a %s block names its file on its first line", b.section, lang)
+			if files[b.section] == nil {
+				files[b.section] = map[string]string{}
+			}
+			files[b.section][name] = b.script
+		}
+	}
+	cmds := fencedBlocks(t, doc, "console")
+	require.GreaterOrEqual(t, len(files), 5, "docs/policy.md's recipes")
+	cfg := aliasConfig(t)
+	mustSucceed(t, docker(t, []string{"build2", "install"}, cfg))
+	mirror := filepath.Join(t.TempDir(), "daemon.json")
+	require.NoError(t, os.WriteFile(mirror, []byte(`{"registry-mirrors":["http://`+world.reg.host+`"]}`), 0o644))
+	for section, fs := range files {
+		t.Run(section, func(t *testing.T) {
+			dir := writeFiles(t, fs)
+			n := 0
+			for _, c := range cmds {
+				if c.section != section {
+					continue
+				}
+				n++
+				cmd := exec.Command("bash", "-eo", "pipefail", "-c", c.script)
+				cmd.Dir = dir
+				cmd.Env = append(baseEnv(),
+					"PATH="+filepath.Dir(world.docker)+":"+os.Getenv("PATH"),
+					"DOCKER_BUILD2_DAEMON_CONFIG="+mirror,
+				)
+				cfg(cmd)
+				out, err := cmd.CombinedOutput()
+				noCrash(t, result{stderr: string(out)})
+				if strings.HasPrefix(c.script, "# Denied") {
+					require.Error(t, err, "docs/policy.md %q: the build is denied:\n%s\n--- output\n%s", section, c.script, out)
+					assert.Contains(t, string(out), "\nPolicy: ", "the policy's message")
+					continue
+				}
+				require.NoError(t, err, "docs/policy.md %q:\n%s\n--- output\n%s", section, c.script, out)
+			}
+			require.Positive(t, n, "the recipe has commands")
+		})
+	}
 }

@@ -68,6 +68,7 @@ func TestPolicyRegistryAllowList(t *testing.T) {
 	builders := map[string]func(t *testing.T) []string{
 		"embedded": func(*testing.T) []string { return nil },
 		"remote": func(t *testing.T) []string {
+			t.Helper()
 			sock := filepath.Join(t.TempDir(), "buildkitd.sock")
 			startBuildkitd(t, "unix://"+sock)
 			return []string{"--builder", "unix://" + sock}
@@ -297,10 +298,10 @@ func TestPolicyEval(t *testing.T) {
 		return docker(t, append([]string{"build2", "policy", "eval"}, args...), withDir(dir))
 	}
 	r := mustSucceed(t, eval("--print", "."))
-	assert.Equal(t, "{\n  \"local\": {\n    \"name\": \"context\"\n  }\n}\n", r.stdout)
+	assertGolden(t, "policy-eval-local.golden", r.stdout)
 
 	r = mustSucceed(t, eval("--print", "https://example.com/tool.tgz"))
-	assert.Equal(t, "{\n  \"http\": {\n    \"url\": \"https://example.com/tool.tgz\",\n    \"schema\": \"https\",\n    \"host\": \"example.com\",\n    \"path\": \"/tool.tgz\"\n  }\n}\n", r.stdout)
+	assertGolden(t, "policy-eval-http.golden", r.stdout)
 	assert.Equal(t, "INFO: unresolved fields: http.checksum\n", r.stderr)
 
 	r = mustSucceed(t, eval("--print", "--platform", "linux/amd64", "docker-image://"+base()))

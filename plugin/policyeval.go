@@ -91,7 +91,7 @@ func runPolicyEval(ctx context.Context, dockerCLI command.Cli, source string, o 
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	if platform != nil {
 		r.Platform = *platform
 	}

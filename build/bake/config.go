@@ -95,9 +95,7 @@ func (t *target) merge(t2 *target) {
 	}
 	setIf(&t.Target, t2.Target)
 	setIf(&t.Call, t2.Call)
-	if t2.Annotations != nil {
-		t.Annotations = slices.Concat(t.Annotations, t2.Annotations)
-	}
+	appendIf(&t.Annotations, t2.Annotations)
 	if t2.Attest != nil {
 		t.Attest = t.Attest.merge(t2.Attest)
 	}
@@ -122,28 +120,27 @@ func (t *target) merge(t2 *target) {
 	setIf(&t.Pull, t2.Pull)
 	setIf(&t.NoCache, t2.NoCache)
 	setIf(&t.NetworkMode, t2.NetworkMode)
-	if t2.NoCacheFilter != nil {
-		t.NoCacheFilter = slices.Concat(t.NoCacheFilter, t2.NoCacheFilter)
-	}
+	appendIf(&t.NoCacheFilter, t2.NoCacheFilter)
 	setIf(&t.ShmSize, t2.ShmSize)
-	if t2.Ulimits != nil {
-		t.Ulimits = slices.Concat(t.Ulimits, t2.Ulimits)
-	}
-	if t2.Policy != nil {
-		t.Policy = slices.Concat(t.Policy, t2.Policy)
-	}
+	appendIf(&t.Ulimits, t2.Ulimits)
+	appendIf(&t.Policy, t2.Policy)
 	if t2.Description != "" {
 		t.Description = t2.Description
 	}
-	if t2.Entitlements != nil {
-		t.Entitlements = slices.Concat(t.Entitlements, t2.Entitlements)
-	}
+	appendIf(&t.Entitlements, t2.Entitlements)
 	t.ExtraHosts = mergeValues(t.ExtraHosts, t2.ExtraHosts)
 	t.Inherits = slices.Concat(t.Inherits, t2.Inherits)
 }
 
 // Merge is what hclparser calls when a block is declared twice.
 func (t *target) Merge(t2 *target) { t.merge(t2) }
+
+// appendIf appends src to *dst unless src is nil (unset).
+func appendIf[S ~[]E, E any](dst *S, src S) {
+	if src != nil {
+		*dst = slices.Concat(*dst, src)
+	}
+}
 
 func setIf[T any](dst **T, src *T) {
 	if src != nil {

@@ -72,14 +72,8 @@ type file struct {
 // one when there is none), an entry with files adds a policy, reset drops
 // what came before, and disabled leaves none.
 func plan(def []file, configs []Config) ([]set, error) {
-	for _, c := range configs {
-		if !c.Disabled {
-			continue
-		}
-		if c.Reset || c.Strict != nil || c.LogLevel != nil || len(c.Files) > 0 || len(configs) > 1 {
-			return nil, ErrDisabledCombined
-		}
-		return nil, nil
+	if disabled, err := isDisabled(configs); disabled || err != nil {
+		return nil, err
 	}
 	var out []set
 	if len(def) > 0 {
@@ -90,33 +84,45 @@ func plan(def []file, configs []Config) ([]set, error) {
 		if c.Reset {
 			out = nil
 		}
-		if len(c.Files) == 0 {
-			if len(out) == 0 {
-				pending = c
-				continue
+		switch {
+		case len(c.Files) > 0:
+			s := set{}
+			for _, f := range c.Files {
+				s.files = append(s.files, file{name: f})
 			}
-			last := &out[len(out)-1]
-			if c.Strict != nil {
-				last.strict = *c.Strict
-			}
-			if c.LogLevel != nil {
-				last.logLevel = c.LogLevel
-			}
-			continue
+			s.apply(pending)
+			s.apply(c)
+			out = append(out, s)
+		case len(out) > 0:
+			out[len(out)-1].apply(c)
+		default:
+			pending = c
 		}
-		s := set{}
-		for _, f := range c.Files {
-			s.files = append(s.files, file{name: f})
-		}
-		for _, from := range []Config{pending, c} {
-			if from.Strict != nil {
-				s.strict = *from.Strict
-			}
-			if from.LogLevel != nil {
-				s.logLevel = from.LogLevel
-			}
-		}
-		out = append(out, s)
 	}
 	return out, nil
+}
+
+// isDisabled reports whether an entry disables policies, which it must
+// do alone.
+func isDisabled(configs []Config) (bool, error) {
+	for _, c := range configs {
+		if !c.Disabled {
+			continue
+		}
+		if c.Reset || c.Strict != nil || c.LogLevel != nil || len(c.Files) > 0 || len(configs) > 1 {
+			return false, ErrDisabledCombined
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// apply sets the strict and log-level c gives.
+func (s *set) apply(c Config) {
+	if c.Strict != nil {
+		s.strict = *c.Strict
+	}
+	if c.LogLevel != nil {
+		s.logLevel = c.LogLevel
+	}
 }

@@ -47,10 +47,9 @@ type EvalOptions struct {
 // EvalResult is a policy eval's outcome: the input (JSON) with Print,
 // and the notes about fields (invalid or left unresolved).
 type EvalResult struct {
-	Input        []byte
-	Invalid      []string
-	Unresolved   []string
-	decisionDeny error
+	Input      []byte
+	Invalid    []string
+	Unresolved []string
 }
 
 // maxAttempts bounds the rounds of metadata resolution, as buildx does.

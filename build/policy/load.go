@@ -99,7 +99,7 @@ func readPolicyFile(contextDir, name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read policy file %s: %w", name, err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }()
 	dt, err := fs.ReadFile(root.FS(), rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("policy file %s not found", name)
@@ -153,7 +153,7 @@ func (s statFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }()
 	return root.Open(rel)
 }
 
@@ -162,7 +162,7 @@ func (s statFS) Stat(name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }()
 	return root.Stat(rel)
 }
 

@@ -74,6 +74,11 @@ type Target struct {
 	// for or sharing another process's solver) as steps; nil drops them.
 	// Neither closes it.
 	Status chan<- *client.SolveStatus
+	// Boot, when set, starts the nodes of a named builder that run on a
+	// Docker engine (docker-container) and are not running, before Open
+	// reaches them, as buildx boots a builder on its first build; each
+	// thing it does is a step begun with begin.
+	Boot func(ctx context.Context, b *nodes.Builder, begin func(name string) (done func(error))) error
 }
 
 // Open opens the builder t names.
@@ -105,6 +110,11 @@ func Open(ctx context.Context, t Target) (Builder, error) {
 	b, err := t.Store.Get(name)
 	if err != nil {
 		return nil, err
+	}
+	if t.Boot != nil {
+		if err := t.Boot(ctx, b, func(name string) func(error) { return step(t.Status, name) }); err != nil {
+			return nil, err
+		}
 	}
 	plan, err := nodes.Plan(ctx, b, t.Platforms, nodes.Probe)
 	if err != nil {

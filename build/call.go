@@ -40,8 +40,11 @@ func call(ctx context.Context, s solver, opts Options, status chan<- *client.Sol
 	}
 	attrs := so.FrontendAttrs
 	attrs["requestid"] = request
-	if _, isEmbedded := s.(*embedded.Solver); isEmbedded && !opts.Pull {
-		attrs["image-resolve-mode"] = "local"
+	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
+		so.Internal = true
+		if !opts.Pull {
+			attrs["image-resolve-mode"] = "local"
+		}
 	}
 	so.Frontend, so.FrontendAttrs = "", nil
 	ch := make(chan *client.SolveStatus)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 
@@ -30,9 +31,6 @@ func (f *fleet) run(ctx context.Context, opts Options, status chan<- *client.Sol
 	}
 	push, oci, err := f.splitOutputs(opts)
 	if err != nil {
-		return nil, err
-	}
-	if opts.Attests, err = splitAttests(opts.Attests); err != nil {
 		return nil, err
 	}
 	var repos []string
@@ -59,6 +57,9 @@ func (f *fleet) run(ctx context.Context, opts Options, status chan<- *client.Sol
 		return nil, err
 	}
 	resp := map[string]string{}
+	for _, p := range parts {
+		maps.Copy(resp, p.provenance)
+	}
 	if push != "" {
 		dgst, err := f.pushIndex(ctx, push, parts)
 		if err != nil {
@@ -95,9 +96,23 @@ func (f *fleet) connect(ctx context.Context, status chan<- *client.SolveStatus) 
 
 // pushIndex pushes the index of the parts' images under each name.
 func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) (digest.Digest, error) {
-	descs := make([]ocispecs.Descriptor, len(parts))
-	for i, p := range parts {
-		descs[i] = p.desc
+	var descs []ocispecs.Descriptor
+	for _, p := range parts {
+		if !imageindex.IsIndex(p.desc.MediaType) {
+			descs = append(descs, p.desc)
+			continue
+		}
+		// A platform with attestations is pushed as an index of its own:
+		// the merged index lists its manifests.
+		dt, err := imageindex.Fetch(ctx, f.hosts, strings.TrimSpace(strings.Split(names, ",")[0]), p.desc)
+		if err != nil {
+			return "", err
+		}
+		ms, err := imageindex.Manifests(dt, *p.desc.Platform)
+		if err != nil {
+			return "", err
+		}
+		descs = append(descs, ms...)
 	}
 	idx, err := imageindex.Index(descs)
 	if err != nil {
@@ -109,20 +124,6 @@ func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) 
 		}
 	}
 	return digest.FromBytes(idx), nil
-}
-
-// splitAttests are the attestations a build split across nodes makes:
-// none yet, since each node's would be an index of its own that the merged
-// index cannot hold as a manifest. The default provenance is left out;
-// one asked for is an error.
-func splitAttests(attests map[string]string) (map[string]string, error) {
-	for typ, v := range attests {
-		if typ == "provenance" && v == "mode=min,inline-only=true" {
-			continue
-		}
-		return nil, fmt.Errorf("attestation %s: not supported yet on a build split across nodes: build on one node, or turn it off (--%s=false)", typ, typ)
-	}
-	return nil, nil
 }
 
 // splitOutputs finds the outputs a split build can merge: the image name
@@ -172,6 +173,8 @@ type nodeSolve struct {
 	s       solver
 	desc    ocispecs.Descriptor
 	tarFile string
+	// provenance is the part's provenance for the metadata file.
+	provenance map[string]string
 }
 
 func (n *nodeSolve) close() {
@@ -187,6 +190,15 @@ func (n *nodeSolve) close() {
 // and or written to an OCI tarball of its own.
 func (n *nodeSolve) solve(ctx context.Context, opts Options, repos []string, toOCI, builtin bool, status chan<- *client.SolveStatus) error {
 	opts.Platforms = []string{n.Platform}
+	if toOCI && len(opts.Attests) > 0 {
+		// A platform's attestations need an index of its own in its OCI
+		// tarball, as they have when pushed; the merge flattens it.
+		opts.BuildArgs = maps.Clone(opts.BuildArgs)
+		if opts.BuildArgs == nil {
+			opts.BuildArgs = map[string]string{}
+		}
+		opts.BuildArgs["BUILDKIT_MULTI_PLATFORM"] = "1"
+	}
 	var exports []client.ExportEntry
 	if len(repos) > 0 {
 		exports = append(exports, client.ExportEntry{Type: client.ExporterImage, Attrs: map[string]string{
@@ -208,6 +220,9 @@ func (n *nodeSolve) solve(ctx context.Context, opts Options, repos []string, toO
 	resp, err := solve(ctx, n.s, opts, exports, builtin, ch)
 	done()
 	if err != nil {
+		return fmt.Errorf("node %s (%s): %w", n.Node.Name, n.Platform, err)
+	}
+	if n.provenance, err = provenance(ctx, n.s, opts, n.Platform); err != nil {
 		return fmt.Errorf("node %s (%s): %w", n.Node.Name, n.Platform, err)
 	}
 	if len(repos) > 0 {

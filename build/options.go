@@ -85,6 +85,11 @@ type Options struct {
 	// RecordRef is the build record's reference: the metadata's
 	// buildx.build.ref is BUILDER/NODE/RecordRef, as buildx writes it.
 	RecordRef string
+	// MetadataProvenance is how much of the provenance the builder's build
+	// history records the result's metadata carries
+	// (buildx.build.provenance); zero, none. It needs RecordRef, the build's
+	// reference in the history.
+	MetadataProvenance MetadataProvenance
 
 	// Attests are the attestations the image carries, by type
 	// (provenance, sbom): each is the frontend's "attest:TYPE" value
@@ -111,7 +116,8 @@ type Options struct {
 	Session []session.Attachable
 	// NoHistory keeps the build out of the builder's build history, which
 	// would store every step's output (a secret a step prints included).
-	// The embedded builder keeps no history at all; this is for remote ones.
+	// The embedded builder records only builds whose metadata needs it
+	// (MetadataProvenance); this is for remote ones.
 	NoHistory bool
 }
 

@@ -96,7 +96,55 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 	if err := outs.finish(status); err != nil {
 		return nil, err
 	}
+	prov, err := provenance(ctx, b.s, opts, "")
+	if err != nil {
+		return nil, err
+	}
+	if len(prov) > 0 {
+		resp.ExporterResponse = maps.Clone(resp.ExporterResponse)
+		if resp.ExporterResponse == nil {
+			resp.ExporterResponse = map[string]string{}
+		}
+		maps.Copy(resp.ExporterResponse, prov)
+	}
 	return &Result{ExporterResponse: resp.ExporterResponse}, nil
+}
+
+// provenance is the metadata's provenance of the build of opts that s has
+// just run, when the metadata carries it: read from s's build history,
+// keyed by platform when given (a node's part of a split build). The
+// embedded builder's record is deleted once read: it holds every step's
+// output.
+func provenance(ctx context.Context, s solver, opts Options, platform string) (map[string]string, error) {
+	if !wantsProvenance(opts) || !recordsHistory(s, opts) {
+		return nil, nil
+	}
+	prov, err := historyProvenance(ctx, s.Client(), opts.RecordRef, opts.MetadataProvenance)
+	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
+		err = errors.Join(err, forgetHistory(context.WithoutCancel(ctx), s.Client(), opts.RecordRef))
+	}
+	if err != nil || platform == "" {
+		return prov, err
+	}
+	out := map[string]string{}
+	for k, v := range prov {
+		if k == MetadataProvenanceKey {
+			k += "/" + platform
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// recordsHistory reports whether a build of opts on s goes into the
+// builder's build history. The embedded builder records only builds whose
+// metadata file carries the provenance the history records; a remote one
+// every build not kept out of it (NoHistory), as buildx.
+func recordsHistory(s solver, opts Options) bool {
+	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
+		return wantsProvenance(opts)
+	}
+	return !opts.NoHistory
 }
 
 // NoticeRootlessCgroups is the status of a build with cgroup limits on the
@@ -117,6 +165,7 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 	if err != nil {
 		return nil, err
 	}
+	so.Internal = !recordsHistory(s, opts)
 	release, err := attachPolicy(ctx, s, opts, so, status)
 	if err != nil {
 		return nil, err

@@ -59,6 +59,7 @@ func solveOpt(opts Options, exports []client.ExportEntry, builtin bool, fail fun
 		Session:             sess,
 		AllowedEntitlements: append(allow, opts.Allow...),
 		Internal:            opts.NoHistory,
+		Ref:                 opts.RecordRef,
 	}, nil
 }
 

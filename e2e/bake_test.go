@@ -374,7 +374,7 @@ target "hostnet" {
 }
 `), 0o644))
 	r := docker(t, []string{"build2", "bake"}, withDir(dir))
-	assert.Equal(t, 125, r.code, r.String())
+	assert.Equal(t, 1, r.code, r.String())
 	noCrash(t, r)
 	assert.Contains(t, r.stderr, `additional privileges requested: pass "--allow=fs.read=../shared --allow=fs.write=../out" to grant requested privileges`)
 	assert.NoDirExists(t, filepath.Join(root, "out"))
@@ -385,7 +385,7 @@ target "hostnet" {
 	mustSucceed(t, docker(t, []string{"build2", "bake"}, withDir(dir), withEnv("BUILDX_BAKE_ENTITLEMENTS_FS=0")))
 
 	r = docker(t, []string{"build2", "bake", "hostnet"}, withDir(dir))
-	assert.Equal(t, 125, r.code, r.String())
+	assert.Equal(t, 1, r.code, r.String())
 	assert.Contains(t, r.stderr, `pass "--allow=network.host"`)
 	mustSucceed(t, docker(t, []string{"build2", "bake", "--allow", "network.host", "hostnet"}, withDir(dir)))
 }

@@ -132,6 +132,15 @@ func TestBuilderDockerContainer(t *testing.T) {
 	r = mustSucceed(t, run("builder", "inspect", "--bootstrap", "ci"))
 	assert.Regexp(t, `Status: +running\n`, r.stdout)
 
+	// A build on a stopped builder starts it first, as buildx.
+	mustSucceed(t, run("builder", "stop", "ci"))
+	out = t.TempDir()
+	r = mustSucceed(t, run("--builder", "ci", "--progress=plain", "-o", out, ctx))
+	assert.Contains(t, r.stderr, "[internal] booting buildkit on node ci0")
+	assert.Equal(t, envMarker, readFile(t, filepath.Join(out, "m.txt")))
+	r = mustSucceed(t, run("builder", "ls"))
+	assert.Regexp(t, `\\_ ci0 +docker \(current engine\) +running`, r.stdout)
+
 	r = mustSucceed(t, run("builder", "rm", "ci"))
 	assert.Equal(t, "ci\n", r.stdout)
 	assert.Empty(t, buildxLeftovers(t, d), "rm leaves no buildx_buildkit_* container or volume")

@@ -124,7 +124,7 @@ func TestFleetTTY(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			repo := "e2e/fleet-tty-" + tc.name
 			ref := world.reg.host + "/" + repo + ":1"
-			args := append([]string{"build2", "--builder", "fleet", "--platform", "linux/amd64,linux/arm64", "-t", ref, "--push"}, tc.args...)
+			args := append([]string{"build2", "--builder", "fleet", "--platform", "linux/amd64,linux/arm64", "-t", ref, "--push", "--provenance=false"}, tc.args...)
 			// No BUILDKIT_PROGRESS: the default is auto.
 			r := inTerminal(t, append(args, ctx), f.cfg, withEnv("BUILDKIT_PROGRESS="))
 			require.Equal(t, 0, r.code, r.String())

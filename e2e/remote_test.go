@@ -232,18 +232,43 @@ func TestNamedBuilder(t *testing.T) {
 	// A two-platform build is split across the nodes and merged.
 	ref := world.reg.host + "/e2e/fleet:1"
 	split := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nARG TARGETARCH\nRUN echo fleet-$TARGETARCH-$(uname -m) > /f.txt\n")})
-	r = mustSucceed(t, run("--platform", "linux/amd64,linux/arm64", "-t", ref, "--push", "--progress=plain", split))
+	meta := filepath.Join(t.TempDir(), "meta.json")
+	r = mustSucceed(t, run("--platform", "linux/amd64,linux/arm64", "-t", ref, "--push", "--progress=plain", "--metadata-file", meta, split))
 	assert.Contains(t, r.stderr, "building linux/arm64 on node arm")
 	assert.Contains(t, r.stderr, "building linux/amd64 on node amd")
 	idx, _, err := world.reg.getManifest("e2e/fleet", "1")
 	require.NoError(t, err)
-	require.Len(t, idx.Manifests, 2, "one index with both platforms")
+	// Both platforms, each with its default provenance: the nodes' own
+	// indexes are flattened into one.
+	require.Len(t, idx.Manifests, 4, "one index with both platforms and their attestations")
 	got := map[string]string{}
+	images := map[string]string{}
+	attested := map[string]bool{}
 	for _, d := range idx.Manifests {
 		require.NotNil(t, d.Platform)
+		if d.Annots["vnd.docker.reference.type"] == "attestation-manifest" {
+			assert.Equal(t, "unknown", d.Platform.Architecture)
+			m, _, err := world.reg.getManifest("e2e/fleet", d.Digest)
+			require.NoError(t, err)
+			require.NotEmpty(t, m.Layers)
+			assert.Contains(t, m.Layers[0].Annots["in-toto.io/predicate-type"], "https://slsa.dev/provenance/")
+			attested[d.Annots["vnd.docker.reference.digest"]] = true
+			continue
+		}
+		images[d.Platform.Architecture] = d.Digest
 		got[d.Platform.Architecture] = world.reg.image(t, "e2e/fleet", d.Digest).files["f.txt"]
 	}
 	assert.Equal(t, map[string]string{"amd64": "fleet-amd64-x86_64\n", "arm64": "fleet-arm64-aarch64\n"}, got)
+	assert.True(t, attested[images["amd64"]] && attested[images["arm64"]], "each platform's image has its attestation: %v", attested)
+	// The metadata file has each node's provenance, by platform.
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		_, ok := metadataProvenance(t, meta, "buildx.build.provenance/"+p)
+		assert.True(t, ok, "provenance of %s: %s", p, readFile(t, meta))
+	}
+	mustSucceed(t, docker(t, []string{"build2", "--platform", "linux/amd64,linux/arm64", "-t", ref, "--push", split}, cfg, withEnv("BUILDX_NO_DEFAULT_ATTESTATIONS=1")))
+	idx, _, err = world.reg.getManifest("e2e/fleet", "1")
+	require.NoError(t, err)
+	require.Len(t, idx.Manifests, 2, "no attestations asked for: the two images alone")
 	assert.True(t, dirContains(t, amdRoot, "fleet-amd64-x86_64"), "amd64 ran on the amd node")
 	assert.True(t, dirContains(t, armRoot, "fleet-arm64-aarch64"), "arm64 ran on the arm node")
 
@@ -263,7 +288,7 @@ func TestNamedBuilder(t *testing.T) {
 	_ = f.Close()
 	var oidx manifest
 	require.NoError(t, json.Unmarshal(entries["index.json"], &oidx))
-	require.Len(t, oidx.Manifests, 2)
+	require.Len(t, oidx.Manifests, 4, "two platforms and their provenance")
 	for _, d := range oidx.Manifests {
 		b, ok := entries["blobs/sha256/"+strings.TrimPrefix(d.Digest, "sha256:")]
 		require.True(t, ok, "manifest blob %s", d.Digest)

@@ -253,6 +253,9 @@ func (s *bakeSession) startRecords(jobs []build.Job, specs map[string]sessionSpe
 			recs[j.Name] = rec
 			jobs[i].Observe = rec.observe
 			jobs[i].Options.RecordRef = rec.ref()
+			if s.o.metadataFile != "" {
+				jobs[i].Options.MetadataProvenance = metadataProvenance()
+			}
 		}
 	}
 	return recs, all, nil

@@ -157,7 +157,9 @@ func (a bakeAllow) check(need access, wd string, fsChecks bool) error {
 	for i, m := range missing {
 		missing[i] = "--allow=" + m
 	}
-	return usageErrf("additional privileges requested: pass %q to grant requested privileges", strings.Join(missing, " "))
+	// Not a usage error: the definition asks for more than granted, and
+	// buildx fails such a bake with 1.
+	return fmt.Errorf("additional privileges requested: pass %q to grant requested privileges", strings.Join(missing, " "))
 }
 
 // outside are the paths of need that no path of granted holds, resolved

@@ -134,6 +134,9 @@ func (r *request) setValues() error {
 		return err
 	}
 	opts.IIDFile, opts.MetadataFile = o.iidFile, o.metadataFile
+	if o.metadataFile != "" {
+		opts.MetadataProvenance = metadataProvenance()
+	}
 	opts.Target = o.target
 	opts.NoCache = o.noCache
 	opts.NoCacheFilter = o.noCacheFilter

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/plugin/buildflags"
 )
 
@@ -138,6 +139,12 @@ func showSecrets() bool {
 func metadataWarnings() bool {
 	v, _ := strconv.ParseBool(os.Getenv("BUILDX_METADATA_WARNINGS"))
 	return v
+}
+
+// metadataProvenance is BUILDX_METADATA_PROVENANCE: how much of the
+// build's provenance its metadata file carries (min by default).
+func metadataProvenance() build.MetadataProvenance {
+	return build.ParseMetadataProvenance(os.Getenv("BUILDX_METADATA_PROVENANCE"))
 }
 
 // noDefaultAttestations is $BUILDX_NO_DEFAULT_ATTESTATIONS, as buildx

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 
@@ -44,6 +45,31 @@ func (o stateOptions) target(dockerCLI command.Cli, daemonCfg *daemonconfig.Conf
 		Log:         log,
 		Credentials: registryCredentials(dockerCLI),
 		Status:      status,
+		Boot:        bootNodes(dockerCLI),
+	}
+}
+
+// bootNodes starts the docker-container nodes of a builder that are not
+// running, on their Docker engine, as buildx boots a builder when a build
+// needs it. A node that cannot be started is left to the builder's probe,
+// which passes it over or names it in its error.
+func bootNodes(dockerCLI command.Cli) func(ctx context.Context, b *nodes.Builder, begin func(string) func(error)) error {
+	return func(ctx context.Context, b *nodes.Builder, begin func(string) func(error)) error {
+		for _, n := range b.Nodes {
+			if n.Driver != nodes.DriverDockerContainer {
+				continue
+			}
+			e, err := engine(dockerCLI, n)
+			if err != nil {
+				continue
+			}
+			if st, err := nodes.ContainerState(ctx, e, n); err != nil || st == "running" {
+				continue
+			}
+			done := begin("[internal] booting buildkit on node " + n.Name)
+			done(nodes.Bootstrap(ctx, e, n, func(string) {}))
+		}
+		return nil
 	}
 }
 

@@ -64,8 +64,6 @@ type owner struct {
 	// snapshotter is closed after the controller: BuildKit's worker does not
 	// close it, and its bolt DB stays locked until it is.
 	snapshotter snapshots.Snapshotter
-	// maxHistory is BuildKit's build-history limit: 0, no history.
-	maxHistory int64
 	// images is the worker's image store.
 	images images.Store
 }
@@ -264,13 +262,18 @@ func (o *owner) newController(ctx context.Context, cfg Config, wm workerMode) (*
 		LeaseManager:   w.LeaseManager(),
 		ContentStore:   w.ContentStore(),
 		GarbageCollect: w.GarbageCollect,
-		// No build history: it would store every step's output (a secret a
-		// RUN step prints included) in the state dir, and nothing here
-		// reads it back.
-		HistoryConfig: &config.HistoryConfig{MaxEntries: &o.maxHistory},
+		// BuildKit's build history stores every step's output (a secret a
+		// RUN step prints included): builds stay out of it (Internal)
+		// except those whose metadata file needs the provenance it records,
+		// which delete their record once read. The limit bounds what a
+		// client that died before deleting leaves.
+		HistoryConfig: &config.HistoryConfig{MaxEntries: &maxHistory},
 		GracefulStop:  ctx.Done(),
 	})
 }
+
+// maxHistory is how many records BuildKit's build history keeps.
+var maxHistory int64 = 32
 
 // boltOptions are the bolt options buildkitd opens its databases with.
 func boltOptions() *bolt.Options {

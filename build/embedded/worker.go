@@ -80,7 +80,7 @@ func newWorkerOpt(ctx context.Context, stateRoot string, sn runc.SnapshotterFact
 	if err := mdb.Init(ctx); err != nil {
 		return opt, err
 	}
-	cs := containerdsnapshot.NewContentStore(mdb.ContentStore(), "buildkit")
+	cs := containerdsnapshot.NewContentStore(newHistoryFilter(mdb.ContentStore()), "buildkit")
 	id, err := base.ID(root)
 	if err != nil {
 		return opt, err

@@ -10,6 +10,7 @@ package imageindex
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,15 +94,30 @@ func MergeOCI(w io.Writer, layouts []Layout) error {
 	seen := map[string]bool{}
 	var manifests []ocispecs.Descriptor
 	for _, l := range layouts {
-		if err := copyLayout(tw, l.File, seen, func(idx ocispecs.Index) {
-			for _, d := range idx.Manifests {
+		var idx ocispecs.Index
+		small, err := copyLayout(tw, l.File, seen, func(i ocispecs.Index) { idx = i })
+		if err != nil {
+			return err
+		}
+		for _, d := range idx.Manifests {
+			if !IsIndex(d.MediaType) {
 				p := l.Platform
 				d.Platform = &p
 				d.Annotations = nil
 				manifests = append(manifests, d)
+				continue
 			}
-		}); err != nil {
-			return err
+			// A platform's image with attestations is an index of its own:
+			// its manifests join the merged index as they are.
+			dt, ok := small[d.Digest]
+			if !ok {
+				return fmt.Errorf("a node's OCI tarball lacks its index %s", d.Digest)
+			}
+			nested, err := Manifests(dt, l.Platform)
+			if err != nil {
+				return err
+			}
+			manifests = append(manifests, nested...)
 		}
 	}
 	idx, err := Index(manifests)
@@ -122,31 +138,39 @@ func MergeOCI(w io.Writer, layouts []Layout) error {
 	return tw.Close()
 }
 
-func copyLayout(tw *tar.Writer, file string, seen map[string]bool, onIndex func(ocispecs.Index)) error {
+// maxSmallBlob bounds the blobs copyLayout keeps in memory: manifests and
+// indexes are a few KiB.
+const maxSmallBlob = 1 << 20
+
+// copyLayout copies the blobs of the OCI layout tarball file to tw, those
+// not seen yet, and calls onIndex with its index.json. It returns the
+// small blobs by digest, the indexes among them.
+func copyLayout(tw *tar.Writer, file string, seen map[string]bool, onIndex func(ocispecs.Index)) (map[digest.Digest][]byte, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = f.Close() }()
 	tr := tar.NewReader(f)
 	gotIndex := false
+	small := map[digest.Digest][]byte{}
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			if !gotIndex {
-				return errors.New("a node's OCI tarball has no index.json")
+				return nil, errors.New("a node's OCI tarball has no index.json")
 			}
-			return nil
+			return small, nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading a node's OCI tarball: %w", err)
+			return nil, fmt.Errorf("reading a node's OCI tarball: %w", err)
 		}
 		name := strings.TrimPrefix(h.Name, "./")
 		switch {
 		case name == "index.json":
 			var idx ocispecs.Index
 			if err := json.NewDecoder(tr).Decode(&idx); err != nil {
-				return fmt.Errorf("reading a node's index.json: %w", err)
+				return nil, fmt.Errorf("reading a node's index.json: %w", err)
 			}
 			gotIndex = true
 			onIndex(idx)
@@ -154,11 +178,70 @@ func copyLayout(tw *tar.Writer, file string, seen map[string]bool, onIndex func(
 		default:
 			seen[name] = true
 			if err := tw.WriteHeader(h); err != nil {
-				return err
+				return nil, err
 			}
-			if _, err := io.Copy(tw, tr); err != nil {
-				return err
+			var r io.Reader = tr
+			var buf bytes.Buffer
+			if h.Size <= maxSmallBlob {
+				r = io.TeeReader(tr, &buf)
+			}
+			if _, err := io.Copy(tw, r); err != nil {
+				return nil, err
+			}
+			if alg, enc, ok := strings.Cut(strings.TrimPrefix(name, "blobs/"), "/"); ok && buf.Len() > 0 {
+				small[digest.NewDigestFromEncoded(digest.Algorithm(alg), enc)] = buf.Bytes()
 			}
 		}
 	}
+}
+
+// IsIndex reports whether mt is an image index's media type (OCI or
+// Docker's manifest list).
+func IsIndex(mt string) bool {
+	return mt == ocispecs.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+// Manifests are the manifests the image index dt lists, for a merged
+// index: an image manifest without a platform gets platform; attestation
+// manifests keep theirs (unknown/unknown) and their annotations.
+func Manifests(dt []byte, platform ocispecs.Platform) ([]ocispecs.Descriptor, error) {
+	var idx ocispecs.Index
+	if err := json.Unmarshal(dt, &idx); err != nil {
+		return nil, fmt.Errorf("reading a node's image index: %w", err)
+	}
+	out := make([]ocispecs.Descriptor, 0, len(idx.Manifests))
+	for _, d := range idx.Manifests {
+		if d.Platform == nil {
+			p := platform
+			d.Platform = &p
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Fetch reads the blob desc of the repository of ref from its registry.
+func Fetch(ctx context.Context, hosts docker.RegistryHosts, ref string, desc ocispecs.Descriptor) ([]byte, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, fmt.Errorf("image name %q: %w", ref, err)
+	}
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
+	f, err := resolver.Fetcher(ctx, named.Name()+"@"+desc.Digest.String())
+	if err != nil {
+		return nil, fmt.Errorf("reading %s@%s: %w", named.Name(), desc.Digest, err)
+	}
+	rc, err := f.Fetch(ctx, desc)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s@%s: %w", named.Name(), desc.Digest, err)
+	}
+	defer func() { _ = rc.Close() }()
+	dt, err := io.ReadAll(io.LimitReader(rc, maxSmallBlob+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s@%s: %w", named.Name(), desc.Digest, err)
+	}
+	if digest.FromBytes(dt) != desc.Digest {
+		return nil, fmt.Errorf("reading %s@%s: the registry's content does not match its digest", named.Name(), desc.Digest)
+	}
+	return dt, nil
 }

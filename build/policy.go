@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 
+	"github.com/docker-build2/docker-build2/build/embedded"
 	"github.com/docker-build2/docker-build2/build/policy"
 	"github.com/moby/buildkit/client"
 )
@@ -39,7 +40,32 @@ func attachPolicy(ctx context.Context, s solver, opts Options, so *client.SolveO
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPolicyCaps(ctx, s, sets, a); err != nil {
+		a.Release(err)
+		return nil, err
+	}
 	so.SourcePolicyProvider = a.Provider
 	so.ProxyNetwork = so.ProxyNetwork || a.ProxyNetwork
 	return a.Release, nil
+}
+
+// checkPolicyCaps fails, as buildx does, when a remote daemon cannot apply
+// what the policies ask: the policy session a strict policy requires (a
+// daemon without it would build without asking), or the network proxy a
+// policy turned on. The embedded solver has both.
+func checkPolicyCaps(ctx context.Context, s solver, sets []policy.Set, a *policy.Attachment) error {
+	if _, isEmbedded := s.(*embedded.Solver); isEmbedded || (!policy.Strict(sets) && !a.ProxyNetwork) {
+		return nil
+	}
+	caps, err := policy.DaemonCaps(ctx, s.Client())
+	if err != nil {
+		return err
+	}
+	if policy.Strict(sets) && !caps.Session {
+		return policy.ErrStrictUnsupported
+	}
+	if a.ProxyNetwork && !caps.Proxy {
+		return policy.ErrProxyUnsupported
+	}
+	return nil
 }

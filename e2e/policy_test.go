@@ -78,7 +78,9 @@ func TestPolicyRegistryAllowList(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			extra := builder(t)
 			out := t.TempDir()
-			r := mustSucceed(t, policyBuild(t, nil, append(extra, "--progress=plain", "-o", out, allowed)...))
+			// strict=true: the builder must apply the policy session
+			// (a remote daemon is asked for it).
+			r := mustSucceed(t, policyBuild(t, nil, append(extra, "--progress=plain", "--policy", "strict=true", "-o", out, allowed)...))
 			assert.Equal(t, "policy-allowed-ran", readFile(t, filepath.Join(out, "ran.txt")))
 			assert.Regexp(t, `(?m)^#\d+ \d+\.\d+ policy-allowed-ran$`, r.stderr, "a RUN step's output, as the denied build's check looks for it")
 			assert.Contains(t, r.stderr, "loading policies "+filepath.Join(allowed, "Dockerfile.rego"))

@@ -71,6 +71,9 @@ func newRequest(dockerCLI command.Cli, engine *engineProbe, contextArg string, o
 	if err := r.setSessions(dockerCLI); err != nil {
 		return nil, err
 	}
+	if err := r.setPolicy(dockerCLI); err != nil {
+		return nil, usageErr(err)
+	}
 	if err := r.setContext(dockerCLI, contextArg); err != nil {
 		return nil, err
 	}
@@ -129,9 +132,6 @@ func (r *request) setValues() error {
 		if err := checkWritableFile(f.flag, f.path); err != nil {
 			return err
 		}
-	}
-	if opts.Policy, err = buildflags.Policies("--policy", o.policies); err != nil {
-		return err
 	}
 	opts.IIDFile, opts.MetadataFile = o.iidFile, o.metadataFile
 	if o.metadataFile != "" {
@@ -265,7 +265,6 @@ func (r *request) setSessions(dockerCLI command.Cli) error {
 	r.opts.Session = append(r.opts.Session, authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: authprovider.LoadAuthConfig(dockerCLI.ConfigFile()),
 	}))
-	r.opts.PolicyVerifier = policyVerifier(dockerCLI)
 	if len(r.raw.secrets) > 0 {
 		specs, err := secrets.ParseSpecs(r.raw.secrets, os.LookupEnv)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/build/policy"
 	"github.com/docker-build2/docker-build2/daemonconfig"
+	"github.com/docker-build2/docker-build2/plugin/buildflags"
 	buildxpolicy "github.com/docker/buildx/policy"
 	"github.com/docker/buildx/util/confutil"
 	"github.com/docker/cli/cli/command"
@@ -58,6 +59,18 @@ func (o policyBuilderOptions) open(ctx context.Context, dockerCLI command.Cli) (
 	return build.PolicyResolver(ctx, b, []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: authprovider.LoadAuthConfig(dockerCLI.ConfigFile()),
 	})})
+}
+
+// setPolicy parses --policy, and gives policies buildx's signature
+// verifier.
+func (r *request) setPolicy(dockerCLI command.Cli) error {
+	configs, err := buildflags.Policies("--policy", r.raw.policies)
+	if err != nil {
+		return err
+	}
+	r.opts.Policy = configs
+	r.opts.PolicyVerifier = policyVerifier(dockerCLI)
+	return nil
 }
 
 // policyVerifier checks image signatures for build policies as buildx

@@ -13,7 +13,7 @@ import (
 // it before any step runs. The release it returns (nil with no policy)
 // takes the solve's error once the solve returned.
 func attachPolicy(ctx context.Context, s solver, opts Options, so *client.SolveOpt, status chan<- *client.SolveStatus) (func(error), error) {
-	in := policy.Inputs{ContextDir: opts.ContextDir, DockerfileDir: opts.DockerfileDir, DockerfileName: opts.DockerfileName, Configs: opts.Policy}
+	in := policy.Inputs{ContextDir: opts.ContextDir, ContextURL: opts.ContextURL, DockerfileDir: opts.DockerfileDir, DockerfileName: opts.DockerfileName, Configs: opts.Policy}
 	if opts.ContextTar != nil {
 		// A context sent as a tar stream has no directory to read policy
 		// files from.
@@ -37,7 +37,7 @@ func attachPolicy(ctx context.Context, s solver, opts Options, so *client.SolveO
 		b.Platform = &pls[0]
 	}
 	a, err := policy.Attach(ctx, b, sets)
-	if err != nil {
+	if err != nil || a == nil {
 		return nil, err
 	}
 	if err := checkPolicyCaps(ctx, s, sets, a); err != nil {

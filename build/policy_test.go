@@ -1,8 +1,10 @@
 package build
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/docker-build2/docker-build2/build/policy"
@@ -22,10 +24,10 @@ func TestAttachPolicyNone(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(withRego, "Dockerfile"), []byte("FROM scratch\n"), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(withRego, "Dockerfile.rego"), []byte("package docker\n"), 0o600))
 	for name, opts := range map[string]Options{
-		"no file":           {ContextDir: dir, DockerfileDir: dir, DockerfileName: "Dockerfile"},
-		"disabled":          {ContextDir: withRego, DockerfileDir: withRego, DockerfileName: "Dockerfile", Policy: []policy.Config{{Disabled: true}}},
-		"other dockerfile":  {ContextDir: withRego, DockerfileDir: withRego, DockerfileName: "app.Dockerfile"},
-		"remote dockerfile": {ContextURL: "https://example.com/repo.git", DockerfileName: "Dockerfile"},
+		"no file":          {ContextDir: dir, DockerfileDir: dir, DockerfileName: "Dockerfile"},
+		"disabled":         {ContextDir: withRego, DockerfileDir: withRego, DockerfileName: "Dockerfile", Policy: []policy.Config{{Disabled: true}}},
+		"other dockerfile": {ContextDir: withRego, DockerfileDir: withRego, DockerfileName: "app.Dockerfile"},
+		"tar context":      {ContextTar: io.NopCloser(strings.NewReader("")), DockerfileName: "Dockerfile"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

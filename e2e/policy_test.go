@@ -197,6 +197,22 @@ decision := {"allow": allow, "deny_msg": deny_msg}
 	require.Equal(t, 1, r.code, "%s", r)
 	remote := strings.TrimSuffix(other, "#main")
 	assert.Contains(t, r.stderr, "Policy: git source "+remote+" is not approved\n")
+
+	// A Git context's own Dockerfile.rego is its policy, read through the
+	// builder; a repository without one builds as before.
+	ownPolicy := gitDaemon(t, map[string]string{
+		"Dockerfile":      "FROM scratch\nCOPY src.txt /\n",
+		"src.txt":         "x",
+		"Dockerfile.rego": "package docker\n\ndecision := {\"allow\": false, \"deny_msg\": {\"the repository's policy denies every source\"}}\n",
+	})
+	r = policyBuild(t, nil, "--progress=plain", "-o", t.TempDir(), ownPolicy)
+	noCrash(t, r)
+	require.Equal(t, 1, r.code, "%s", r)
+	assert.Contains(t, r.stderr, "loading policies Dockerfile.rego")
+	assert.Contains(t, r.stderr, "Policy: the repository's policy denies every source\n")
+	out = t.TempDir()
+	mustSucceed(t, policyBuild(t, nil, "-o", out, gitDaemon(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY src.txt /\n", "src.txt": "no policy"})))
+	assert.Equal(t, "no policy", readFile(t, filepath.Join(out, "src.txt")))
 }
 
 // TestPolicyStrictCI: a CI policy from the current directory (cwd://),

@@ -64,6 +64,8 @@ type file struct {
 	name     string
 	data     []byte
 	optional bool
+	// remote is a file of the remote context, which Attach reads.
+	remote bool
 }
 
 // plan folds configs over the default policy (the file beside the

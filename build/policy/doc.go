@@ -7,8 +7,10 @@
 // policy), so the input, the decision and the built-in functions are
 // buildx's.
 //
-// A build without policy files costs one stat: Load returns no Set, and no
-// session, resolver or Rego engine is made.
+// A build from a local directory without policy files costs one stat:
+// Load returns no Set, and no session, resolver or Rego engine is made. A
+// build from a remote context (Git, HTTP tarball) looks for its policy in
+// it, through the builder, which fetches the context it builds anyway.
 //
 // Imports: buildx's policy and sourcemeta packages, BuildKit and the
 // standard library; no package of the module.

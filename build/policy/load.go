@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	buildxpolicy "github.com/docker/buildx/policy"
+	"github.com/moby/buildkit/client/llb"
 	"github.com/sirupsen/logrus"
 )
 
@@ -18,9 +19,14 @@ type Inputs struct {
 	// ContextDir is the local build context's directory, against which
 	// policy file names resolve; empty for a remote context.
 	ContextDir string
+	// ContextURL is a remote context (a Git repository or an HTTP(S)
+	// tarball): policy file names resolve in it, read through the
+	// builder by Attach.
+	ContextURL string
 	// DockerfileDir and DockerfileName are the local Dockerfile's: the
-	// default policy is DockerfileName + ".rego" beside it. An empty
-	// DockerfileDir (a Dockerfile in a remote context) has none.
+	// default policy is DockerfileName + ".rego" beside it. With an empty
+	// DockerfileDir, the Dockerfile is in the remote context, and so is
+	// its default policy, when it has one.
 	DockerfileDir  string
 	DockerfileName string
 	// Configs are the --policy entries, in order.
@@ -30,13 +36,18 @@ type Inputs struct {
 // Set is one policy, its files read: each Set is evaluated on its own,
 // and a source must pass them all.
 type Set struct {
-	// Files are the policy's Rego modules.
+	// Files are the policy's Rego modules. A file of a remote context
+	// has no Data until Attach reads it.
 	Files []buildxpolicy.File
 	// Strict and LogLevel are the Config's.
 	Strict   bool
 	LogLevel *logrus.Level
 
 	contextDir string
+	// context is the remote context's state, optional the names of its
+	// files that may be missing.
+	context  *llb.State
+	optional map[string]bool
 }
 
 // CwdPrefix marks a policy file name relative to the current directory
@@ -45,22 +56,15 @@ const CwdPrefix = "cwd://"
 
 // Load reads the policies in: none (nil) when there is no file beside the
 // Dockerfile and no Config names one, or when a Config disables them.
+// The files of a remote context are left for Attach to read.
 func Load(in Inputs) ([]Set, error) {
-	var def []file
-	if in.DockerfileDir != "" {
-		name := in.DockerfileName
-		if name == "" {
-			name = "Dockerfile"
-		}
-		f := file{name: filepath.Join(in.DockerfileDir, name+".rego"), optional: true}
-		dt, err := os.ReadFile(f.name)
-		switch {
-		case err == nil:
-			f.data = dt
-			def = append(def, f)
-		case !errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("failed to read policy file %s: %w", f.name, err)
-		}
+	var remote *llb.State
+	if in.ContextDir == "" {
+		remote = contextState(in.ContextURL)
+	}
+	def, err := defaultFile(in, remote)
+	if err != nil {
+		return nil, err
 	}
 	if len(def) == 0 && len(in.Configs) == 0 {
 		return nil, nil
@@ -71,22 +75,67 @@ func Load(in Inputs) ([]Set, error) {
 	}
 	var out []Set
 	for _, s := range sets {
-		loaded := Set{Strict: s.strict, LogLevel: s.logLevel, contextDir: in.ContextDir}
+		loaded := Set{Strict: s.strict, LogLevel: s.logLevel, contextDir: in.ContextDir, context: remote}
 		for _, f := range s.files {
-			if f.data == nil {
-				dt, err := readPolicyFile(in.ContextDir, f.name)
-				if err != nil {
-					return nil, err
-				}
-				f.data = dt
+			if err := loaded.add(f, in.ContextDir, remote != nil); err != nil {
+				return nil, err
 			}
-			loaded.Files = append(loaded.Files, buildxpolicy.File{Filename: f.name, Data: f.data})
 		}
 		if len(loaded.Files) > 0 {
 			out = append(out, loaded)
 		}
 	}
 	return out, nil
+}
+
+// defaultFile is the policy of the Dockerfile, <name>.rego beside it: read
+// when it is local (none when it does not exist), left to read when it is
+// in a remote context.
+func defaultFile(in Inputs, remote *llb.State) ([]file, error) {
+	name := in.DockerfileName
+	if name == "" {
+		name = "Dockerfile"
+	}
+	switch {
+	case in.DockerfileDir == "" && remote != nil:
+		return []file{{name: name + ".rego", optional: true, remote: true}}, nil
+	case in.DockerfileDir == "":
+		return nil, nil
+	}
+	f := file{name: filepath.Join(in.DockerfileDir, name+".rego"), optional: true}
+	dt, err := os.ReadFile(f.name)
+	switch {
+	case err == nil:
+		f.data = dt
+		return []file{f}, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("failed to read policy file %s: %w", f.name, err)
+}
+
+// add reads f into the set, or leaves it for Attach when it is a file of
+// the remote context.
+func (s *Set) add(f file, contextDir string, remote bool) error {
+	if f.remote || (f.data == nil && remote && !strings.HasPrefix(f.name, CwdPrefix)) {
+		s.Files = append(s.Files, buildxpolicy.File{Filename: f.name})
+		if f.optional {
+			if s.optional == nil {
+				s.optional = map[string]bool{}
+			}
+			s.optional[f.name] = true
+		}
+		return nil
+	}
+	if f.data == nil {
+		dt, err := readPolicyFile(contextDir, f.name)
+		if err != nil {
+			return err
+		}
+		f.data = dt
+	}
+	s.Files = append(s.Files, buildxpolicy.File{Filename: f.name, Data: f.data})
+	return nil
 }
 
 // readPolicyFile reads a policy file a Config names.
@@ -166,8 +215,11 @@ func (s statFS) Stat(name string) (fs.FileInfo, error) {
 	return root.Stat(rel)
 }
 
-func (s Set) fs() func() (fs.StatFS, func() error, error) {
+func (s Set) fs(remote *remoteFS) func() (fs.StatFS, func() error, error) {
 	return func() (fs.StatFS, func() error, error) {
+		if remote != nil {
+			return remote, func() error { return nil }, nil
+		}
 		return statFS{contextDir: s.contextDir}, func() error { return nil }, nil
 	}
 }

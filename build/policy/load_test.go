@@ -78,9 +78,27 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-func TestLoadRemoteContext(t *testing.T) {
+func TestLoadTarContext(t *testing.T) {
 	t.Parallel()
 	_, err := Load(Inputs{Configs: []Config{{Files: []string{"p.rego"}}}})
 	require.Error(t, err)
 	assert.Equal(t, "policy file p.rego: the build context is not a local directory, so its files cannot be read: name a local file as cwd://p.rego", err.Error())
+}
+
+// TestLoadRemoteContext: the policies of a Git context are its files,
+// left for Attach to read through the builder; a cwd:// one is read here.
+func TestLoadRemoteContext(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, os.WriteFile("ci.rego", []byte("package docker\n"), 0o600))
+	sets, err := Load(Inputs{ContextURL: "https://github.com/org/repo.git#main", DockerfileName: "app.Dockerfile", Configs: []Config{{Files: []string{"more.rego", "cwd://ci.rego"}}}})
+	require.NoError(t, err)
+	require.Len(t, sets, 2)
+	assert.Equal(t, "app.Dockerfile.rego", sets[0].Files[0].Filename)
+	assert.Nil(t, sets[0].Files[0].Data, "read by Attach")
+	assert.True(t, sets[0].optional["app.Dockerfile.rego"], "the default policy may be missing")
+	assert.NotNil(t, sets[0].context)
+	assert.Equal(t, "more.rego", sets[1].Files[0].Filename)
+	assert.Nil(t, sets[1].Files[0].Data)
+	assert.False(t, sets[1].optional["more.rego"], "a named file must exist")
+	assert.Equal(t, "package docker\n", string(sets[1].Files[1].Data))
 }

@@ -50,26 +50,25 @@ type Attachment struct {
 	Release      func(error)
 }
 
-// Attach makes the policy session of sets for b. sets must not be empty.
+// Attach makes the policy session of sets for b. It reads the files of a
+// remote context first: when none of them exists and no other policy
+// is left, there is no session (nil).
 func Attach(ctx context.Context, b Build, sets []Set) (*Attachment, error) {
 	if len(sets) == 0 {
 		return nil, errors.New("no policy to attach")
 	}
 	resolver := sourcemeta.NewResolver(b.Client, sourcemeta.WithProgressWriter(statusWriter{b.Status}), sourcemeta.WithSession(b.Session))
-	var names []string
-	for _, s := range sets {
-		for _, f := range s.Files {
-			names = append(names, f.Filename)
-		}
+	var remote *remoteFS
+	if sets[0].context != nil {
+		remote = newRemoteFS(ctx, resolver, *sets[0].context)
 	}
-	log := newLogger(b.Status, "loading policies "+strings.Join(names, ", "))
-	env := buildxpolicy.Env{Filename: policyEnvFilename(b.Dockerfile), Target: b.Target, Labels: b.Labels}
-	for k, v := range b.Args {
-		if env.Args == nil {
-			env.Args = map[string]*string{}
-		}
-		env.Args[k] = &v
+	sets, err := readRemote(remote, sets)
+	if err != nil || len(sets) == 0 {
+		_ = resolver.Close()
+		return nil, err
 	}
+	log := newLogger(b.Status, "loading policies "+strings.Join(fileNames(sets), ", "))
+	env := b.env()
 	a := &Attachment{}
 	var (
 		policies []*buildxpolicy.Policy
@@ -96,7 +95,7 @@ func Attach(ctx context.Context, b Build, sets []Set) (*Attachment, error) {
 					log.Log(msg)
 				}
 			},
-			FS:               s.fs(),
+			FS:               s.fs(remote),
 			VerifierProvider: b.Verifier,
 			DefaultPlatform:  b.Platform,
 			SourceResolver:   resolver,
@@ -117,6 +116,61 @@ func Attach(ctx context.Context, b Build, sets []Set) (*Attachment, error) {
 	}
 	a.Provider = policysession.NewPolicyProvider(buildxpolicy.MultiPolicyCallback(cbs...))
 	return a, nil
+}
+
+// fileNames are the names of the sets' files, in order.
+func fileNames(sets []Set) []string {
+	var names []string
+	for _, s := range sets {
+		for _, f := range s.Files {
+			names = append(names, f.Filename)
+		}
+	}
+	return names
+}
+
+// env is the policy input's env.
+func (b Build) env() buildxpolicy.Env {
+	env := buildxpolicy.Env{Filename: policyEnvFilename(b.Dockerfile), Target: b.Target, Labels: b.Labels}
+	for k, v := range b.Args {
+		if env.Args == nil {
+			env.Args = map[string]*string{}
+		}
+		env.Args[k] = &v
+	}
+	return env
+}
+
+// readRemote reads the files of sets that are in the remote context,
+// leaving out an optional one that does not exist, and a set left with
+// no file.
+func readRemote(remote *remoteFS, sets []Set) ([]Set, error) {
+	var out []Set
+	for _, s := range sets {
+		var files []buildxpolicy.File
+		for _, f := range s.Files {
+			if f.Data != nil || remote == nil {
+				files = append(files, f)
+				continue
+			}
+			dt, ok, err := remote.read(f.Filename)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				if s.optional[f.Filename] {
+					continue
+				}
+				return nil, fmt.Errorf("policy file %s not found", f.Filename)
+			}
+			files = append(files, buildxpolicy.File{Filename: f.Filename, Data: dt})
+		}
+		if len(files) > 0 {
+			s.Files = files
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // policyEnvFilename is input.env.filename: the Dockerfile's base name.

@@ -547,3 +547,37 @@ func TestPolicyRecipes(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyLoadJSON: buildx's built-in load_json reads a data file of
+// the build context, here the allowed registries.
+func TestPolicyLoadJSON(t *testing.T) {
+	requireE2E(t)
+	rego := `package docker
+
+registries := load_json("policy/registries.json")
+
+default allow := false
+
+allow if input.local
+
+allow if input.image.host in registries.allowed
+
+deny_msg contains msg if {
+	input.image
+	not allow
+	msg := sprintf("registry %s is not in policy/registries.json", [input.image.host])
+}
+
+decision := {"allow": allow, "deny_msg": deny_msg}
+`
+	files := map[string]string{
+		"Dockerfile":      dockerfile("FROM {{BASE}}\nCOPY Dockerfile /\n"),
+		"Dockerfile.rego": rego,
+	}
+	files["policy/registries.json"] = `{"allowed": ["` + world.reg.host + `"]}`
+	mustSucceed(t, policyBuild(t, nil, "-o", t.TempDir(), writeFiles(t, files)))
+	files["policy/registries.json"] = `{"allowed": ["registry.example.com"]}`
+	r := policyBuild(t, nil, "-o", t.TempDir(), writeFiles(t, files))
+	require.Equal(t, 1, r.code, "%s", r)
+	assert.Contains(t, r.stderr, "Policy: registry "+world.reg.host+" is not in policy/registries.json\n")
+}

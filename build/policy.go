@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 
+	"github.com/containerd/platforms"
 	"github.com/docker-build2/docker-build2/build/embedded"
 	"github.com/docker-build2/docker-build2/build/policy"
 	"github.com/moby/buildkit/client"
@@ -34,7 +35,8 @@ func attachPolicy(ctx context.Context, s solver, opts Options, so *client.SolveO
 		Verifier:   opts.PolicyVerifier,
 	}
 	if pls, err := s.Platforms(ctx); err == nil && len(pls) > 0 {
-		b.Platform = &pls[0]
+		p := platforms.Normalize(pls[0])
+		b.Platform = &p
 	}
 	a, err := policy.Attach(ctx, b, sets)
 	if err != nil || a == nil {

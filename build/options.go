@@ -108,6 +108,9 @@ type Options struct {
 	// target's policy): with none, the Dockerfile's <name>.rego beside it
 	// is the policy when there is one.
 	Policy []policy.Config
+	// DefaultPolicy puts buildx's built-in policy before the others
+	// (BUILDX_DEFAULT_POLICY), unless Policy disables policies.
+	DefaultPolicy bool
 	// PolicyVerifier checks image signatures for policies
 	// (input.image.signatures); nil checks none.
 	PolicyVerifier buildxpolicy.PolicyVerifierProvider

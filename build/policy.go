@@ -14,7 +14,7 @@ import (
 // it before any step runs. The release it returns (nil with no policy)
 // takes the solve's error once the solve returned.
 func attachPolicy(ctx context.Context, s solver, opts Options, so *client.SolveOpt, status chan<- *client.SolveStatus) (func(error), error) {
-	in := policy.Inputs{ContextDir: opts.ContextDir, ContextURL: opts.ContextURL, DockerfileDir: opts.DockerfileDir, DockerfileName: opts.DockerfileName, Configs: opts.Policy}
+	in := policy.Inputs{ContextDir: opts.ContextDir, ContextURL: opts.ContextURL, DockerfileDir: opts.DockerfileDir, DockerfileName: opts.DockerfileName, Configs: opts.Policy, Builtin: opts.DefaultPolicy}
 	if opts.ContextTar != nil {
 		// A context sent as a tar stream has no directory to read policy
 		// files from.

@@ -581,3 +581,21 @@ decision := {"allow": allow, "deny_msg": deny_msg}
 	require.Equal(t, 1, r.code, "%s", r)
 	assert.Contains(t, r.stderr, "Policy: registry "+world.reg.host+" is not in policy/registries.json\n")
 }
+
+// TestPolicyDefault: BUILDX_DEFAULT_POLICY=1 puts buildx's built-in policy
+// first, which lets images Docker does not ship through to the others;
+// --policy disabled=true turns it off too.
+func TestPolicyDefault(t *testing.T) {
+	requireE2E(t)
+	dir := writeFiles(t, map[string]string{
+		"Dockerfile":      dockerfile("FROM {{BASE}}\nCOPY Dockerfile /\n"),
+		"Dockerfile.rego": strings.ReplaceAll(registryPolicy, "{{HOST}}", world.reg.host),
+	})
+	env := []string{"BUILDX_DEFAULT_POLICY=1"}
+	r := mustSucceed(t, policyBuild(t, env, "--progress=plain", "-o", t.TempDir(), dir))
+	assert.Contains(t, r.stderr, "loading policies buildx_default_policy.rego, "+filepath.Join(dir, "Dockerfile.rego"))
+	r = mustSucceed(t, policyBuild(t, env, "--progress=plain", "--policy", "disabled=true", "-o", t.TempDir(), dir))
+	assert.NotContains(t, r.stderr, "loading policies")
+	r = mustSucceed(t, policyBuild(t, nil, "--progress=plain", "-o", t.TempDir(), dir))
+	assert.NotContains(t, r.stderr, "buildx_default_policy.rego", "off unless asked for")
+}

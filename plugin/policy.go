@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"sync"
 
 	"github.com/docker-build2/docker-build2/build"
@@ -69,8 +71,17 @@ func (r *request) setPolicy(dockerCLI command.Cli) error {
 		return err
 	}
 	r.opts.Policy = configs
+	r.opts.DefaultPolicy = defaultPolicyEnabled()
 	r.opts.PolicyVerifier = policyVerifier(dockerCLI)
 	return nil
+}
+
+// defaultPolicyEnabled is $BUILDX_DEFAULT_POLICY, read as buildx reads it:
+// buildx's built-in policy goes first when it is true; any other value,
+// or none, leaves it out.
+func defaultPolicyEnabled() bool {
+	v, _ := strconv.ParseBool(os.Getenv("BUILDX_DEFAULT_POLICY"))
+	return v
 }
 
 // policyVerifier checks image signatures for build policies as buildx

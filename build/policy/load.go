@@ -31,6 +31,11 @@ type Inputs struct {
 	DockerfileName string
 	// Configs are the --policy entries, in order.
 	Configs []Config
+	// Builtin puts buildx's built-in policy first (BUILDX_DEFAULT_POLICY):
+	// it checks the signatures of the images Docker ships (Dockerfile
+	// frontends, BuildKit) and lets every other source through to the
+	// policies after it. A disabled Config turns it off too.
+	Builtin bool
 }
 
 // Set is one policy, its files read: each Set is evaluated on its own,
@@ -44,6 +49,8 @@ type Set struct {
 	LogLevel *logrus.Level
 
 	contextDir string
+	// builtin is buildx's built-in policy, whose caps are not asked.
+	builtin bool
 	// context is the remote context's state, optional the names of its
 	// files that may be missing.
 	context  *llb.State
@@ -66,7 +73,7 @@ func Load(in Inputs) ([]Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(def) == 0 && len(in.Configs) == 0 {
+	if len(def) == 0 && len(in.Configs) == 0 && !in.Builtin {
 		return nil, nil
 	}
 	sets, err := plan(def, in.Configs)
@@ -74,6 +81,12 @@ func Load(in Inputs) ([]Set, error) {
 		return nil, err
 	}
 	var out []Set
+	if disabled, _ := isDisabled(in.Configs); in.Builtin && !disabled {
+		out = append(out, Set{
+			Files:   []buildxpolicy.File{{Filename: buildxpolicy.DefaultPolicyFilename, Data: buildxpolicy.DefaultPolicyData()}},
+			builtin: true,
+		})
+	}
 	for _, s := range sets {
 		loaded := Set{Strict: s.strict, LogLevel: s.logLevel, contextDir: in.ContextDir, context: remote}
 		for _, f := range s.files {

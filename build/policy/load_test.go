@@ -102,3 +102,24 @@ func TestLoadRemoteContext(t *testing.T) {
 	assert.False(t, sets[1].optional["more.rego"], "a named file must exist")
 	assert.Equal(t, "package docker\n", string(sets[1].Files[1].Data))
 }
+
+// TestLoadBuiltin: buildx's built-in policy goes first, alone when there
+// is no other, and a disabled Config leaves it out too.
+func TestLoadBuiltin(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile.rego"), []byte("package docker\n"), 0o600))
+	sets, err := Load(Inputs{ContextDir: dir, DockerfileDir: dir, DockerfileName: "Dockerfile", Builtin: true})
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{{"buildx_default_policy.rego"}, {filepath.Join(dir, "Dockerfile.rego")}}, names(sets))
+	assert.True(t, sets[0].builtin)
+	assert.NotEmpty(t, sets[0].Files[0].Data)
+
+	sets, err = Load(Inputs{ContextDir: t.TempDir(), Builtin: true})
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{{"buildx_default_policy.rego"}}, names(sets))
+
+	sets, err = Load(Inputs{ContextDir: dir, DockerfileDir: dir, Builtin: true, Configs: []Config{{Disabled: true}}})
+	require.NoError(t, err)
+	assert.Empty(t, sets)
+}

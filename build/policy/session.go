@@ -100,13 +100,13 @@ func Attach(ctx context.Context, b Build, sets []Set) (*Attachment, error) {
 			DefaultPlatform:  b.Platform,
 			SourceResolver:   resolver,
 		})
-		caps, err := p.CheckCaps(ctx)
-		if err != nil {
-			a.Release(err)
-			return nil, fmt.Errorf("failed to evaluate policy caps: %w", err)
-		}
-		if caps[buildxpolicy.CapExecProxy] {
-			a.ProxyNetwork = true
+		if !s.builtin {
+			caps, err := p.CheckCaps(ctx)
+			if err != nil {
+				a.Release(err)
+				return nil, fmt.Errorf("failed to evaluate policy caps: %w", err)
+			}
+			a.ProxyNetwork = a.ProxyNetwork || caps[buildxpolicy.CapExecProxy]
 		}
 		policies = append(policies, p)
 		cbs = append(cbs, p.CheckPolicy)

@@ -34,6 +34,10 @@ func call(ctx context.Context, s solver, opts Options, status chan<- *client.Sol
 	if err != nil {
 		return nil, err
 	}
+	release, err := attachPolicy(ctx, s, opts, so, status)
+	if err != nil {
+		return nil, err
+	}
 	attrs := so.FrontendAttrs
 	attrs["requestid"] = request
 	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
@@ -59,6 +63,9 @@ func call(ctx context.Context, s solver, opts Options, status chan<- *client.Sol
 		return res, nil
 	}, ch)
 	<-done
+	if release != nil {
+		release(err)
+	}
 	if err != nil {
 		return nil, explainLoop(err, so.LocalMounts)
 	}

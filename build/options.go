@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/docker-build2/docker-build2/build/policy"
+	buildxpolicy "github.com/docker/buildx/policy"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
@@ -101,6 +103,17 @@ type Options struct {
 	// Call, when set (a key of Calls), asks the frontend that request
 	// instead of building: no output is written.
 	Call string
+
+	// Policy is the build policy configuration (--policy, a bake
+	// target's policy): with none, the Dockerfile's <name>.rego beside it
+	// is the policy when there is one.
+	Policy []policy.Config
+	// DefaultPolicy puts buildx's built-in policy before the others
+	// (BUILDX_DEFAULT_POLICY), unless Policy disables policies.
+	DefaultPolicy bool
+	// PolicyVerifier checks image signatures for policies
+	// (input.image.signatures); nil checks none.
+	PolicyVerifier buildxpolicy.PolicyVerifierProvider
 
 	// Session holds the session providers (registry auth, secrets, ssh).
 	Session []session.Attachable

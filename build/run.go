@@ -166,6 +166,10 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 		return nil, err
 	}
 	so.Internal = !recordsHistory(s, opts)
+	release, err := attachPolicy(ctx, s, opts, so, status)
+	if err != nil {
+		return nil, err
+	}
 	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
 		if !so.Internal {
 			ctx = embedded.RecordHistory(ctx)
@@ -187,6 +191,9 @@ func solve(ctx context.Context, s solver, opts Options, exports []client.ExportE
 	}()
 	resp, err := s.Solve(ctx, *so, ch)
 	<-done
+	if release != nil {
+		release(err)
+	}
 	if err != nil {
 		var changed *ContextChangedError
 		if errors.As(context.Cause(ctx), &changed) {

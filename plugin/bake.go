@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/build/bake"
+	"github.com/docker-build2/docker-build2/build/policy"
 	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker-build2/docker-build2/plugin/buildflags"
 	"github.com/docker-build2/docker-build2/progress"
@@ -40,6 +41,7 @@ type bakeOptions struct {
 	allow        []string
 	sbom         string
 	provenance   string
+	policies     []string
 	state        stateOptions
 	remote       remoteOptions
 }
@@ -64,6 +66,7 @@ group "default".`,
 	flags.StringVar(&o.sbom, "sbom", "", `Shorthand for "--set=*.attest=type=sbom"`)
 	flags.StringVar(&o.provenance, "provenance", "", `Shorthand for "--set=*.attest=type=provenance"`)
 	flags.StringArrayVar(&o.overrides, "set", nil, `Override target value (e.g., "targetpattern.key=value")`)
+	flags.StringArrayVar(&o.policies, "policy", nil, `Global policy evaluation options (format: "[disabled=true|false][,strict=true|false][,log-level=level]")`)
 	flags.StringArrayVar(&o.vars, "var", nil, `Set a variable value (e.g., "name=value")`)
 	flags.StringVar(&o.call, "call", "build", `Set method for evaluating build ("check", "outline", "targets")`)
 	flags.BoolVar(&o.check, "check", false, `Shorthand for "--call=check"`)
@@ -144,7 +147,39 @@ func (o *bakeOptions) parse() (progress.Mode, string, buildflags.Call, error) {
 	if o.provenance != "" {
 		o.overrides = append(o.overrides, "*.attest="+buildflags.CanonicalAttest(buildflags.AttestProvenance, o.provenance))
 	}
+	policies, err := bakePolicyOverrides(o.policies)
+	if err != nil {
+		return mode, "", call, usageErr(err)
+	}
+	o.overrides = append(o.overrides, policies...)
 	return mode, callSpec, call, nil
+}
+
+// bakePolicyOverrides turns bake's global --policy into --set values, as
+// buildx: strict and log-level are added to every target's policy;
+// disabled replaces every target's policy; files and their composition
+// belong to the definition.
+func bakePolicyOverrides(specs []string) ([]string, error) {
+	configs, err := buildflags.Policies("--policy", specs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(specs))
+	for i, c := range configs {
+		switch {
+		case len(c.Files) > 0:
+			return nil, fmt.Errorf("--policy %s: bake's --policy does not accept filename: define policy files in the targets' policy attribute", specs[i])
+		case c.Reset:
+			return nil, fmt.Errorf("--policy %s: bake's --policy does not accept reset: define the policies' composition in the targets' policy attribute", specs[i])
+		case c.Disabled:
+			if c.Strict != nil || c.LogLevel != nil || len(configs) > 1 {
+				return nil, fmt.Errorf("--policy %s: %w", specs[i], policy.ErrDisabledCombined)
+			}
+			return []string{"*.policy=disabled=true"}, nil
+		}
+		out = append(out, "*.policy+="+specs[i])
+	}
+	return out, nil
 }
 
 // run builds the jobs, recording each, then prints the warnings, the
@@ -474,6 +509,7 @@ func targetBuildOptions(t *bake.Target, o *bakeOptions, callSpec string, call bu
 		call:      callSpec,
 		allow:     solverEntitlements(t.Entitlements, o.allow),
 		ulimits:   t.Ulimits,
+		policies:  t.Policy.Flags(),
 		target:    deref(t.Target),
 		shmSize:   deref(t.ShmSize),
 		buildArgs: pairs(t.Args, "="),

@@ -38,6 +38,7 @@ type buildOptions struct {
 	noCacheFilter []string
 	outputs       []string
 	platforms     []string
+	policies      []string
 	progress      string
 	provenance    string
 	pull          bool
@@ -110,6 +111,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 	flags.StringArrayVar(&opts.noCacheFilter, "no-cache-filter", nil, "Do not cache specified stages")
 	flags.StringArrayVarP(&opts.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
 	flags.StringArrayVar(&opts.platforms, "platform", defaultPlatforms(), `Set target platform for build; $DOCKER_DEFAULT_PLATFORM sets the default`)
+	flags.StringArrayVar(&opts.policies, "policy", nil, `Policy configuration (format: "filename=path[,filename=path][,reset=true|false][,disabled=true|false][,strict=true|false][,log-level=level]")`)
 	flags.StringVar(&opts.progress, "progress", defaultProgress(), `Set type of progress output ("auto", "plain", "tty", "rawjson", "quiet"); $BUILDKIT_PROGRESS sets the default`)
 	flags.StringVar(&opts.provenance, "provenance", "", `Shorthand for "--attest=type=provenance" (default "mode=min" on images unless $BUILDX_NO_DEFAULT_ATTESTATIONS is true)`)
 	flags.BoolVar(&opts.pull, "pull", false, "Always attempt to pull all referenced images")

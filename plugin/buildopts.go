@@ -71,6 +71,9 @@ func newRequest(dockerCLI command.Cli, engine *engineProbe, contextArg string, o
 	if err := r.setSessions(dockerCLI); err != nil {
 		return nil, err
 	}
+	if err := r.setPolicy(dockerCLI); err != nil {
+		return nil, usageErr(err)
+	}
 	if err := r.setContext(dockerCLI, contextArg); err != nil {
 		return nil, err
 	}

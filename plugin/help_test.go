@@ -19,6 +19,8 @@ func TestHelpGolden(t *testing.T) {
 		{"help-root.golden", []string{"--help"}},
 		{"help-build.golden", []string{"build", "--help"}},
 		{"help-version.golden", []string{"version", "--help"}},
+		{"help-policy-eval.golden", []string{"policy", "eval", "--help"}},
+		{"help-policy-test.golden", []string{"policy", "test", "--help"}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			dockerCLI := clitest.New(t)

@@ -100,6 +100,7 @@ func NewRootCmd(name string, isPlugin bool, dockerCLI command.Cli) *cobra.Comman
 		newUninstallCommand(dockerCLI),
 		newBakeCommand(dockerCLI),
 		newImagetoolsCommand(dockerCLI),
+		newPolicyCommand(dockerCLI),
 		newCompletionCommand(dockerCLI, isPlugin),
 	)
 	return cmd

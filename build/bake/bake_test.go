@@ -63,8 +63,14 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			name:  "unsupported attribute",
-			files: []File{{Name: "docker-bake.hcl", Data: []byte("target \"a\" {\n  policy = []\n}\n")}},
-			want:  `docker-bake.hcl:2,3-9: Unsupported argument; policy is not supported by docker build2 bake: remove it from target "a"`,
+			files: []File{{Name: "docker-bake.hcl", Data: []byte("target \"a\" {\n  resources = {}\n}\n")}},
+			want:  `docker-bake.hcl:2,3-12: Unsupported argument; resources is not supported by docker build2 bake: remove it from target "a"`,
+		},
+		{
+			name:    "bad policy",
+			files:   []File{{Name: "docker-bake.hcl", Data: []byte("target \"a\" {\n  policy = [\"strict=maybe\"]\n}\n")}},
+			targets: []string{"a"},
+			want:    `docker-bake.hcl:2,12-13: Unsuitable value type; Unsuitable value: policy: strict=maybe: not a boolean: use true or false`,
 		},
 		{name: "unknown target", targets: []string{"nope"}, want: `unknown target "nope": known targets: a, b, c, d, e, f, g`},
 		{name: "no default", want: `unknown target "default": known targets: a, b, c, d, e, f, g`},

@@ -56,6 +56,7 @@ type target struct {
 	Call             *string            `hcl:"call,optional" cty:"call"`
 	Entitlements     []string           `hcl:"entitlements,optional" cty:"entitlements"`
 	ExtraHosts       map[string]*string `hcl:"extra-hosts,optional" cty:"extra-hosts"`
+	Policy           policyList         `hcl:"policy,optional" cty:"policy"`
 }
 
 var (
@@ -94,9 +95,7 @@ func (t *target) merge(t2 *target) {
 	}
 	setIf(&t.Target, t2.Target)
 	setIf(&t.Call, t2.Call)
-	if t2.Annotations != nil {
-		t.Annotations = slices.Concat(t.Annotations, t2.Annotations)
-	}
+	appendIf(&t.Annotations, t2.Annotations)
 	if t2.Attest != nil {
 		t.Attest = t.Attest.merge(t2.Attest)
 	}
@@ -121,25 +120,27 @@ func (t *target) merge(t2 *target) {
 	setIf(&t.Pull, t2.Pull)
 	setIf(&t.NoCache, t2.NoCache)
 	setIf(&t.NetworkMode, t2.NetworkMode)
-	if t2.NoCacheFilter != nil {
-		t.NoCacheFilter = slices.Concat(t.NoCacheFilter, t2.NoCacheFilter)
-	}
+	appendIf(&t.NoCacheFilter, t2.NoCacheFilter)
 	setIf(&t.ShmSize, t2.ShmSize)
-	if t2.Ulimits != nil {
-		t.Ulimits = slices.Concat(t.Ulimits, t2.Ulimits)
-	}
+	appendIf(&t.Ulimits, t2.Ulimits)
+	appendIf(&t.Policy, t2.Policy)
 	if t2.Description != "" {
 		t.Description = t2.Description
 	}
-	if t2.Entitlements != nil {
-		t.Entitlements = slices.Concat(t.Entitlements, t2.Entitlements)
-	}
+	appendIf(&t.Entitlements, t2.Entitlements)
 	t.ExtraHosts = mergeValues(t.ExtraHosts, t2.ExtraHosts)
 	t.Inherits = slices.Concat(t.Inherits, t2.Inherits)
 }
 
 // Merge is what hclparser calls when a block is declared twice.
 func (t *target) Merge(t2 *target) { t.merge(t2) }
+
+// appendIf appends src to *dst unless src is nil (unset).
+func appendIf[S ~[]E, E any](dst *S, src S) {
+	if src != nil {
+		*dst = slices.Concat(*dst, src)
+	}
+}
 
 func setIf[T any](dst **T, src *T) {
 	if src != nil {
@@ -228,14 +229,14 @@ func dedup(s []string) []string {
 // per combination, as buildx does.
 func (t *target) GetEvalContexts(ectx *hcl.EvalContext, block *hcl.Block, loadDeps func(hcl.Expression) hcl.Diagnostics) ([]*hcl.EvalContext, error) {
 	content, _, diags := block.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "matrix"}, {Name: "resources"}, {Name: "policy"},
+		{Name: "matrix"}, {Name: "resources"},
 	}})
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	// buildx's attributes this package does not carry: an error rather
 	// than a build without them (HCL ignores unknown attributes here).
-	for _, name := range []string{"resources", "policy"} {
+	for _, name := range []string{"resources"} {
 		if a, ok := content.Attributes[name]; ok {
 			return nil, hcl.Diagnostics{{
 				Severity: hcl.DiagError,

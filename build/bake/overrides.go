@@ -48,7 +48,7 @@ const (
 var setKeys = map[string]keyKind{
 	"output": keyList, "cache-to": keyList, "cache-from": keyList, "tag": keyList,
 	"platform": keyList, "ssh": keyList, "attest": keyList, "entitlement": keyList,
-	"annotation": keyList, "ulimit": keyList, "no-cache-filter": keyList,
+	"annotation": keyList, "ulimit": keyList, "no-cache-filter": keyList, "policy": keyList,
 	"secret": keyList,
 	"arg":    keyNamed, "contexts": keyNamed, "label": keyNamed, "extra-host": keyNamed,
 	"context": keyScalar, "dockerfile": keyScalar, "target": keyScalar, "call": keyScalar,
@@ -58,7 +58,7 @@ var setKeys = map[string]keyKind{
 
 // setKeyNames is setKeys' names for error messages.
 const setKeyNames = "args.NAME, labels.NAME, contexts.NAME, extra-hosts.NAME, secrets[.ID], tags, platform, output, " +
-	"cache-from, cache-to, ssh, attest, annotations, entitlements, ulimits, no-cache-filter, target, context, " +
+	"cache-from, cache-to, ssh, attest, annotations, entitlements, ulimits, no-cache-filter, policy, target, context, " +
 	"dockerfile, call, network, shm-size, no-cache, pull, push, load"
 
 // setError is a bad --set value: the flag, the value, what is wrong and
@@ -244,6 +244,8 @@ func (t *target) applyOne(k, name string, o override) error {
 		t.Contexts[name] = o.value
 	case "tag", "platform", "no-cache-filter", "ulimit", "entitlement", "annotation":
 		t.applyStrings(k, o)
+	case "policy":
+		return t.setPolicy(o)
 	case "no-cache", "pull", "push", "load":
 		b, err := strconv.ParseBool(o.value)
 		if err != nil {

@@ -311,6 +311,7 @@ func (t *target) public() (*Target, error) {
 		Call:             t.Call,
 		Entitlements:     t.Entitlements,
 		ExtraHosts:       t.ExtraHosts,
+		Policy:           t.Policy.specs(),
 	}, nil
 }
 

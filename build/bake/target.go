@@ -37,6 +37,7 @@ type Target struct {
 	Call             *string            `json:"call,omitempty"`
 	Entitlements     []string           `json:"entitlements,omitempty"`
 	ExtraHosts       map[string]*string `json:"extra-hosts,omitempty"`
+	Policy           Specs              `json:"policy,omitempty"`
 
 	// Linked is set on a target that is in a Selection only because a
 	// selected target's context names it (target:NAME): its output is

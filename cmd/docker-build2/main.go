@@ -20,6 +20,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/debug"
 	solvererrdefs "github.com/moby/buildkit/solver/errdefs"
+	"github.com/moby/buildkit/sourcepolicy/policysession"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/stack"
 	"google.golang.org/grpc/codes"
@@ -95,6 +96,13 @@ func render(w io.Writer, err error, debugging bool) int {
 	}
 	if errors.As(err, &sterr) && sterr.Cause != nil {
 		err = sterr.Cause
+	}
+	// A build policy's messages for the source it denied, as buildx
+	// prints them.
+	for _, msg := range policysession.DenyMessages(err) {
+		if msg.GetMessage() != "" {
+			fmt.Fprintf(w, "Policy: %s\n", msg.GetMessage())
+		}
 	}
 	for _, s := range solvererrdefs.Sources(err) {
 		_ = s.Print(w)

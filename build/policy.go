@@ -39,6 +39,10 @@ func attachPolicy(ctx context.Context, s solver, opts Options, so *client.SolveO
 		b.Platform = &p
 	}
 	a, err := policy.Attach(ctx, b, sets)
+	if err == nil && a == nil && policy.StrictRequested(opts.Policy) {
+		// A remote context without the policy files it was to bring.
+		err = policy.NoPolicyError{Dockerfile: opts.DockerfileName}
+	}
 	if err != nil || a == nil {
 		return nil, err
 	}

@@ -261,6 +261,15 @@ decision := {"allow": allow, "deny_msg": deny_msg}
 	r = build2(t, "--policy", "filename=missing.rego", writeFiles(t, files))
 	assert.Equal(t, 1, r.code, "%s", r)
 	assert.Contains(t, r.stderr, "ERROR: policy file missing.rego not found\n")
+	// strict=true requires a policy: one gone missing fails the build
+	// before any step runs, on a local context and a Git one alike.
+	bare := map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo strict-ran\n")}
+	for _, ctx := range []string{writeFiles(t, bare), gitDaemon(t, bare)} {
+		r = build2(t, "--progress=plain", "--policy", "strict=true", ctx)
+		assert.Equal(t, 1, r.code, "%s", r)
+		assert.Contains(t, r.stderr, "ERROR: --policy strict=true: no policy found (no Dockerfile.rego beside the Dockerfile, no filename= given): add the policy, or drop strict=true\n")
+		assert.NotContains(t, r.stderr, "strict-ran")
+	}
 	r = build2(t, "--policy", "strict=maybe", writeFiles(t, files))
 	assert.Equal(t, 125, r.code, "%s", r)
 	assert.Equal(t, "ERROR: --policy strict=maybe: strict=maybe: not a boolean: use true or false\n", r.stderr)

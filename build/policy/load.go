@@ -98,7 +98,36 @@ func Load(in Inputs) ([]Set, error) {
 			out = append(out, loaded)
 		}
 	}
+	if len(out) == 0 && StrictRequested(in.Configs) {
+		return nil, NoPolicyError{Dockerfile: in.DockerfileName}
+	}
 	return out, nil
+}
+
+// StrictRequested reports whether a Config asks for strict=true.
+func StrictRequested(configs []Config) bool {
+	for _, c := range configs {
+		if c.Strict != nil && *c.Strict {
+			return true
+		}
+	}
+	return false
+}
+
+// NoPolicyError is a strict build's when no policy is found: strict=true
+// requires one, so that a policy file that went missing fails the build
+// instead of leaving it unchecked.
+type NoPolicyError struct {
+	// Dockerfile is the Dockerfile's name, whose .rego was looked for.
+	Dockerfile string
+}
+
+func (e NoPolicyError) Error() string {
+	name := e.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	return fmt.Sprintf("--policy strict=true: no policy found (no %s.rego beside the Dockerfile, no filename= given): add the policy, or drop strict=true", name)
 }
 
 // defaultFile is the policy of the Dockerfile, <name>.rego beside it: read

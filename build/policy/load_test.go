@@ -46,7 +46,7 @@ func TestLoad(t *testing.T) {
 	}{
 		{name: "default file", dockerfile: "Dockerfile", want: [][]string{{def}}, wantStrict: []bool{false}},
 		{name: "no default file", dockerfile: "app.Dockerfile"},
-		{name: "strict alone, no file", dockerfile: "app.Dockerfile", configs: []Config{{Strict: &yes}}},
+		{name: "strict alone, no file", dockerfile: "app.Dockerfile", configs: []Config{{Strict: &yes}}, wantErr: "--policy strict=true: no policy found (no app.Dockerfile.rego beside the Dockerfile, no filename= given)"},
 		{name: "strict on default", dockerfile: "Dockerfile", configs: []Config{{Strict: &yes}}, want: [][]string{{def}}, wantStrict: []bool{true}},
 		{name: "extra file added", dockerfile: "Dockerfile", configs: []Config{{Files: []string{"extra.rego"}}}, want: [][]string{{def}, {"extra.rego"}}, wantStrict: []bool{false, false}},
 		{name: "reset", dockerfile: "Dockerfile", configs: []Config{{Files: []string{"extra.rego"}, Reset: true}}, want: [][]string{{"extra.rego"}}, wantStrict: []bool{false}},

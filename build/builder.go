@@ -242,7 +242,6 @@ type fleet struct {
 	hosts docker.RegistryHosts
 }
 
-
 func (f *fleet) Name() string { return f.name }
 
 func (f *fleet) Platforms(context.Context) ([]ocispecs.Platform, error) {

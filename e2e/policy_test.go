@@ -92,7 +92,7 @@ func TestPolicyRegistryAllowList(t *testing.T) {
 			require.Equal(t, 1, r.code, "%s", r)
 			assert.Contains(t, r.stderr, "Policy: image 127.0.0.2:5999/other/image:1.0 is not from an approved registry\n")
 			assert.Contains(t, r.stderr, "policy decision for source docker-image://127.0.0.2:5999/other/image:1.0 (linux/amd64): DENY")
-			assert.Contains(t, r.stderr, `ERROR: failed to solve: 127.0.0.2:5999/other/image:1.0: failed to resolve source metadata for 127.0.0.2:5999/other/image:1.0: could not resolve image due to policy: source "docker-image://127.0.0.2:5999/other/image:1.0" not allowed by policy: action DENY`)
+			assert.Contains(t, r.stderr, `ERROR: failed to build: failed to solve: 127.0.0.2:5999/other/image:1.0: failed to resolve source metadata for 127.0.0.2:5999/other/image:1.0: could not resolve image due to policy: source "docker-image://127.0.0.2:5999/other/image:1.0" not allowed by policy: action DENY`)
 			// No step of the first stage started: neither its base image
 			// nor its RUN appear as steps.
 			assert.NotRegexp(t, `(?m)^#\d+ \[ok `, r.stderr, "no step of the allowed stage started")
@@ -257,17 +257,17 @@ decision := {"allow": allow, "deny_msg": deny_msg}
 	mustSucceed(t, docker(t, []string{"build2", "--policy", "disabled=true", "-o", t.TempDir(), writeFiles(t, files)}, withDir(ciDir)))
 	r = build2(t, "--policy", "disabled=true,strict=true", writeFiles(t, files))
 	assert.Equal(t, 1, r.code, "%s", r)
-	assert.Contains(t, r.stderr, "ERROR: disabled policy cannot be combined with other policy flags\n")
+	assert.Contains(t, r.stderr, "ERROR: failed to build: disabled policy cannot be combined with other policy flags\n")
 	r = build2(t, "--policy", "filename=missing.rego", writeFiles(t, files))
 	assert.Equal(t, 1, r.code, "%s", r)
-	assert.Contains(t, r.stderr, "ERROR: policy file missing.rego not found\n")
+	assert.Contains(t, r.stderr, "ERROR: failed to build: policy file missing.rego not found\n")
 	// strict=true requires a policy: one gone missing fails the build
 	// before any step runs, on a local context and a Git one alike.
 	bare := map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo strict-ran\n")}
 	for _, ctx := range []string{writeFiles(t, bare), gitDaemon(t, bare)} {
 		r = build2(t, "--progress=plain", "--policy", "strict=true", ctx)
 		assert.Equal(t, 1, r.code, "%s", r)
-		assert.Contains(t, r.stderr, "ERROR: --policy strict=true: no policy found (no Dockerfile.rego beside the Dockerfile, no filename= given): add the policy, or drop strict=true\n")
+		assert.Contains(t, r.stderr, "ERROR: failed to build: --policy strict=true: no policy found (no Dockerfile.rego beside the Dockerfile, no filename= given): add the policy, or drop strict=true\n")
 		assert.NotContains(t, r.stderr, "strict-ran")
 	}
 	r = build2(t, "--policy", "strict=maybe", writeFiles(t, files))

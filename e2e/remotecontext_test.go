@@ -80,7 +80,7 @@ func TestDockerfileURL(t *testing.T) {
 		r := build2(t, "-f", missing, "-o", t.TempDir(), writeFiles(t, ctxFiles))
 		assert.Equal(t, 1, r.code, r.String())
 		errLine := lastLine(r.stderr)
-		assert.True(t, strings.HasPrefix(errLine, "ERROR: -f/--file "+missing+": "), "error line %q names -f and the URL\n%s", errLine, r)
+		assert.True(t, strings.HasPrefix(errLine, "ERROR: failed to build: -f/--file "+missing+": "), "error line %q names -f and the URL\n%s", errLine, r)
 		assert.Contains(t, errLine, "404")
 		noCrash(t, r)
 	})

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -219,6 +220,11 @@ func buildOn(ctx context.Context, t build.Target, req *request, status chan<- *b
 	}
 	opened()
 	res, err := runOn(ctx, b, req, status)
+	var sig signalError
+	if err != nil && !errors.As(context.Cause(ctx), &sig) && !errors.As(err, &sig) {
+		// As buildx words a build that failed once its builder was open.
+		err = fmt.Errorf("failed to build: %w", err)
+	}
 	if cerr := b.Close(); err == nil && cerr != nil {
 		return nil, cerr
 	}

@@ -92,6 +92,17 @@ func (g *guardFS) Open(p string) (io.ReadCloser, error) {
 	}}, nil
 }
 
+// InPlaceDir is the directory the embedded solver may read in place.
+func (g *guardFS) InPlaceDir() string { return g.root }
+
+// Changed fails the build for a file that changed while the embedded
+// solver read the directory in place.
+func (g *guardFS) Changed(p string, err error) error {
+	e := &ContextChangedError{Mount: g.mount, Path: p, Err: err}
+	g.fail(e)
+	return e
+}
+
 type countingReader struct {
 	io.ReadCloser
 	n    int64

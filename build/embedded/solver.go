@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -220,8 +221,30 @@ func (s *Solver) Root() string { return s.cfg.Root }
 // build started (it serves others only while they have requests in
 // flight), nothing was built yet: Solve serves or attaches anew and starts
 // again, up to three times.
+//
+// Local mounts that are InPlaceMounts are offered to the solver to read in
+// place; when one was, Solve fails if a file of it changed during the build.
 func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
 	defer close(ch)
+	if os.Getenv(EnvContextTransfer) != "1" {
+		if p := newInPlaceProvider(so); p != nil {
+			so.Session = append(slices.Clip(so.Session), p)
+			resp, err := s.solve(ctx, so, ch)
+			if err == nil {
+				err = p.check()
+			}
+			return resp, err
+		}
+	}
+	return s.solve(ctx, so, ch)
+}
+
+// EnvContextTransfer, set to 1, has the embedded solver receive local
+// contexts through the session, as a remote builder does, instead of
+// reading them in place.
+const EnvContextTransfer = "DOCKER_BUILD2_CONTEXT_TRANSFER"
+
+func (s *Solver) solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
 	for attempt := 0; ; attempt++ {
 		var started atomic.Bool
 		in := make(chan *client.SolveStatus)

@@ -1,0 +1,174 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	gofs "io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/moby/buildkit/client"
+	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// InPlaceMount is a local mount of a build that the embedded solver may
+// read in place instead of receiving it through the session.
+type InPlaceMount interface {
+	fsutil.FS
+	// InPlaceDir is its directory.
+	InPlaceDir() string
+	// Changed is told of a file of it that changed or vanished while the
+	// build read it in place, and returns the error that fails the build.
+	Changed(path string, err error) error
+}
+
+// ErrChanged is the cause a file that changed while a build read it in
+// place is reported with.
+var ErrChanged = errors.New("it changed while the build was reading it")
+
+// inPlaceProvider answers the solver's requests for the directories of the
+// build's local mounts, and remembers what each one held when asked.
+type inPlaceProvider struct {
+	mounts map[string]InPlaceMount
+
+	mu    sync.Mutex
+	asked map[string]*dirState
+}
+
+// dirState is the state of a mount's files when the solver asked for it.
+type dirState struct {
+	mount InPlaceMount
+	dir   string
+	files map[string]fileState
+}
+
+type fileState struct {
+	ino, size    uint64
+	mode         uint32
+	mtime, ctime int64
+}
+
+func newInPlaceProvider(so client.SolveOpt) *inPlaceProvider {
+	p := &inPlaceProvider{mounts: map[string]InPlaceMount{}, asked: map[string]*dirState{}}
+	for name, fs := range so.LocalMounts {
+		if m, ok := fs.(InPlaceMount); ok {
+			p.mounts[name] = m
+		}
+	}
+	if len(p.mounts) == 0 {
+		return nil
+	}
+	return p
+}
+
+type inPlaceServer interface {
+	dir(context.Context, *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error)
+}
+
+var inPlaceDesc = grpc.ServiceDesc{
+	ServiceName: "docker_build2.inplace.v1.InPlace",
+	HandlerType: (*inPlaceServer)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Dir",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			in := &wrapperspb.BytesValue{}
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			return srv.(inPlaceServer).dir(ctx, in)
+		},
+	}},
+}
+
+// Register implements session.Attachable.
+func (p *inPlaceProvider) Register(s *grpc.Server) { s.RegisterService(&inPlaceDesc, p) }
+
+func (p *inPlaceProvider) dir(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+	var req inPlaceRequest
+	if err := json.Unmarshal(in.GetValue(), &req); err != nil {
+		return nil, err
+	}
+	var reply inPlaceReply
+	if m, ok := p.mounts[req.Name]; ok {
+		if dir, err := filepath.Abs(m.InPlaceDir()); err == nil {
+			if snap, err := walkState(ctx, m, dir, req); err == nil {
+				p.mu.Lock()
+				p.asked[req.Name] = snap
+				p.mu.Unlock()
+				reply.Dir = dir
+			}
+		}
+	}
+	out, err := json.Marshal(reply)
+	if err != nil {
+		return nil, err
+	}
+	return wrapperspb.Bytes(out), nil
+}
+
+// walkState records the files of dir that the filters of req keep.
+func walkState(ctx context.Context, m InPlaceMount, dir string, req inPlaceRequest) (*dirState, error) {
+	fs, err := fsutil.NewFS(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.IncludePatterns)+len(req.ExcludePatterns)+len(req.FollowPaths) > 0 {
+		if fs, err = fsutil.NewFilterFS(fs, &fsutil.FilterOpt{IncludePatterns: req.IncludePatterns, ExcludePatterns: req.ExcludePatterns, FollowPaths: req.FollowPaths}); err != nil {
+			return nil, err
+		}
+	}
+	snap := &dirState{mount: m, dir: dir, files: map[string]fileState{}}
+	err = fs.Walk(ctx, "/", func(p string, e gofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		st, err := stateOf(filepath.Join(dir, p))
+		if err != nil {
+			return err
+		}
+		snap.files[p] = st
+		return nil
+	})
+	return snap, err
+}
+
+func stateOf(full string) (fileState, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(full, &st); err != nil {
+		return fileState{}, err
+	}
+	return fileState{ino: st.Ino, size: uint64(st.Size), mode: st.Mode, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
+}
+
+// check fails the build, naming the first file (by path), when a file of
+// a mount read in place changed or vanished since the solver asked for it.
+func (p *inPlaceProvider) check() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(p.asked)) {
+		snap := p.asked[name]
+		for _, rel := range slices.Sorted(maps.Keys(snap.files)) {
+			now, err := stateOf(filepath.Join(snap.dir, filepath.FromSlash(rel)))
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				return snap.mount.Changed(rel, fmt.Errorf("%w: it was removed", ErrChanged))
+			case err != nil:
+				return snap.mount.Changed(rel, err)
+			case now != snap.files[rel]:
+				return snap.mount.Changed(rel, ErrChanged)
+			}
+		}
+	}
+	return nil
+}

@@ -30,9 +30,9 @@ type digestCache struct {
 }
 
 type dcEntry struct {
-	Ino, Size        uint64
-	Mtime, Ctime     int64
-	Digest           digest.Digest
+	Ino, Size    uint64
+	Mtime, Ctime int64
+	Digest       digest.Digest
 }
 
 // racy is how recent a change may be for a digest not to be remembered:

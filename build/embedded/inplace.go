@@ -455,7 +455,8 @@ func (v *view) whiteout(ctx context.Context, sn snapshot.Snapshotter, top cache.
 		return err
 	}
 	// Deepest first: a child's metadata written after would change its
-	// parent's times.
+	// parent's times. The upper directory itself stands for the root.
+	made = append([]string{"."}, made...)
 	for n := len(made) - 1; n >= 0; n-- {
 		if err := copyDirMeta(filepath.Join(v.dir, filepath.FromSlash(made[n])), filepath.Join(upper, filepath.FromSlash(made[n]))); err != nil {
 			return err

@@ -106,7 +106,7 @@ func TestInPlaceContextEdits(t *testing.T) {
 		"Dockerfile":       dockerfile("FROM {{BASE}}\nCOPY used.txt /\nRUN cat /used.txt > /r\nRUN --mount=type=bind,target=/c cat /c/watched/file.txt\n"),
 		"used.txt":         "used",
 		"other.txt":        "other",
-		"watched/file.txt": "before",
+		"watched/file.txt": "before\n",
 	})
 	r := mustSucceed(t, build2(t, "--root", state, "--progress=plain", "-o", t.TempDir(), ctx))
 	assert.NotRegexp(t, `(?m)RUN cat /used.txt > /r\n#\d+ CACHED`, r.stderr)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	gofs "io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -34,6 +32,10 @@ type InPlaceMount interface {
 // place is reported with.
 var ErrChanged = errors.New("it changed while the build was reading it")
 
+// ErrRemoved is the cause for a file removed while a build read it in
+// place.
+var ErrRemoved = errors.New("it was removed while the build was reading it")
+
 // inPlaceProvider answers the solver's requests for the directories of the
 // build's local mounts, and remembers what each one held when asked.
 type inPlaceProvider struct {
@@ -43,7 +45,7 @@ type inPlaceProvider struct {
 	asked map[string]*dirState
 }
 
-// dirState is the state of a mount's files when the solver asked for it.
+// dirState is the state of a mount's entries when the solver asked for it.
 type dirState struct {
 	mount InPlaceMount
 	dir   string
@@ -91,6 +93,8 @@ var inPlaceDesc = grpc.ServiceDesc{
 // Register implements session.Attachable.
 func (p *inPlaceProvider) Register(s *grpc.Server) { s.RegisterService(&inPlaceDesc, p) }
 
+// dir answers with the directory of a mount, once it recorded the state of
+// the entries the request's filters keep: before the solver reads any.
 func (p *inPlaceProvider) dir(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
 	var req inPlaceRequest
 	if err := json.Unmarshal(in.GetValue(), &req); err != nil {
@@ -99,9 +103,9 @@ func (p *inPlaceProvider) dir(ctx context.Context, in *wrapperspb.BytesValue) (*
 	var reply inPlaceReply
 	if m, ok := p.mounts[req.Name]; ok {
 		if dir, err := filepath.Abs(m.InPlaceDir()); err == nil {
-			if snap, err := walkState(ctx, m, dir, req); err == nil {
+			if d, err := walkState(ctx, m, dir, req); err == nil {
 				p.mu.Lock()
-				p.asked[req.Name] = snap
+				p.asked[req.Name] = d
 				p.mu.Unlock()
 				reply.Dir = dir
 			}
@@ -114,7 +118,10 @@ func (p *inPlaceProvider) dir(ctx context.Context, in *wrapperspb.BytesValue) (*
 	return wrapperspb.Bytes(out), nil
 }
 
-// walkState records the files of dir that the filters of req keep.
+// walkState records the files (not directories) of dir that the filters of
+// req keep. A file added during the build is not looked for: the outputs
+// of a build often go into its context (-o out .), as with the transfer,
+// which would send it or not.
 func walkState(ctx context.Context, m InPlaceMount, dir string, req inPlaceRequest) (*dirState, error) {
 	fs, err := fsutil.NewFS(dir)
 	if err != nil {
@@ -125,48 +132,47 @@ func walkState(ctx context.Context, m InPlaceMount, dir string, req inPlaceReque
 			return nil, err
 		}
 	}
-	snap := &dirState{mount: m, dir: dir, files: map[string]fileState{}}
+	d := &dirState{mount: m, dir: dir, files: map[string]fileState{}}
 	err = fs.Walk(ctx, "/", func(p string, e gofs.DirEntry, err error) error {
-		if err != nil {
+		if err != nil || e.IsDir() {
 			return err
-		}
-		if e.IsDir() {
-			return nil
 		}
 		st, err := stateOf(filepath.Join(dir, p))
 		if err != nil {
 			return err
 		}
-		snap.files[p] = st
+		d.files[filepath.ToSlash(p)] = st
 		return nil
 	})
-	return snap, err
+	return d, err
 }
 
 func stateOf(full string) (fileState, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(full, &st); err != nil {
-		return fileState{}, err
+		return fileState{}, &gofs.PathError{Op: "lstat", Path: full, Err: err}
 	}
 	return fileState{ino: st.Ino, size: uint64(st.Size), mode: st.Mode, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
 }
 
-// check fails the build, naming the first file (by path), when a file of
-// a mount read in place changed or vanished since the solver asked for it.
+// check fails the build, naming the first entry (by path), when an entry
+// of a mount read in place changed or vanished since the solver asked for
+// it.
 func (p *inPlaceProvider) check() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, name := range slices.Sorted(maps.Keys(p.asked)) {
-		snap := p.asked[name]
-		for _, rel := range slices.Sorted(maps.Keys(snap.files)) {
-			now, err := stateOf(filepath.Join(snap.dir, filepath.FromSlash(rel)))
+		d := p.asked[name]
+		for _, rel := range slices.Sorted(maps.Keys(d.files)) {
+			was := d.files[rel]
+			now, err := stateOf(filepath.Join(d.dir, filepath.FromSlash(rel)))
 			switch {
-			case errors.Is(err, os.ErrNotExist):
-				return snap.mount.Changed(rel, fmt.Errorf("%w: it was removed", ErrChanged))
+			case errors.Is(err, gofs.ErrNotExist):
+				return d.mount.Changed(rel, ErrRemoved)
 			case err != nil:
-				return snap.mount.Changed(rel, err)
-			case now != snap.files[rel]:
-				return snap.mount.Changed(rel, ErrChanged)
+				return d.mount.Changed(rel, err)
+			case now != was:
+				return d.mount.Changed(rel, ErrChanged)
 			}
 		}
 	}

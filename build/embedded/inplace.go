@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/buildkit/cache"
@@ -536,6 +537,8 @@ type hashedInfo struct {
 
 func (h *hashedInfo) Digest() digest.Digest { return h.dgst }
 
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // fileDigest is the digest BuildKit's transfer gives an entry: its header
 // and, for a regular file, its content.
 func fileDigest(full string, st *fstypes.Stat) (digest.Digest, error) {
@@ -549,7 +552,10 @@ func fileDigest(full string, st *fstypes.Stat) (digest.Digest, error) {
 			return "", err
 		}
 		defer f.Close()
-		if _, err := io.Copy(h, f); err != nil {
+		buf := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(buf)
+		// A reader of its own: os.File's WriteTo allocates a buffer per call.
+		if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, *buf); err != nil {
 			return "", err
 		}
 	}

@@ -287,6 +287,12 @@ func (s *Solver) solve(ctx context.Context, so client.SolveOpt, ch chan *client.
 // (a container that masks /proc), the controller runs as it can, and a
 // notice says that RUN steps may outlive a killed build.
 func (s *Solver) own(ctx context.Context) (mode, error) {
+	// While another process starts up its solver, Acquire tries again
+	// every few milliseconds: starting a process only to find the lock
+	// taken would cost the starting one its CPU.
+	if statedir.Busy(s.cfg.Root) {
+		return nil, statedir.ErrBusy
+	}
 	if !s.noPID.Load() {
 		m, err := startChild(ctx, s.cfg, userns.Namespaces{Maps: s.maps, PID: true})
 		if !errors.Is(err, userns.ErrNoPIDNamespace) {

@@ -119,12 +119,8 @@ func TestInPlaceMatchesTransfer(t *testing.T) {
 	build := func(transfer bool) (out, root string) {
 		out, root = t.TempDir(), t.TempDir()
 		t.Run(fmt.Sprintf("transfer=%v", transfer), func(t *testing.T) {
-			if transfer {
-				t.Setenv(embedded.EnvContextTransfer, "1")
-			} else {
-				t.Setenv(embedded.EnvContextTransfer, "")
-			}
 			b := openBuilder(t, root)
+			b.(*single).s.(*embedded.Solver).SetContextTransfer(transfer)
 			_, _, err := run(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir, Outputs: []Output{{Type: client.ExporterLocal, Dest: out}}})
 			require.NoError(t, err)
 		})
@@ -133,7 +129,7 @@ func TestInPlaceMatchesTransfer(t *testing.T) {
 	inPlace, inPlaceRoot := build(false)
 	sent, sentRoot := build(true)
 	require.True(t, readInPlace(t, inPlaceRoot), "the context was not read in place")
-	require.False(t, readInPlace(t, sentRoot), "the context was read in place despite %s=1", embedded.EnvContextTransfer)
+	require.False(t, readInPlace(t, sentRoot), "the context was read in place despite SetContextTransfer")
 
 	got, want := tree(t, inPlace), tree(t, sent)
 	// The root of a context sent has the time it was received at.

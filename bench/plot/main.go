@@ -140,7 +140,7 @@ func panel(b *strings.Builder, x0 int, title, unit string, tools map[string]seri
 	sort.Strings(names)
 	// Room for the slope-1 guides: they span xmax/xmin.
 	ymax = math.Max(ymax, ymin*xmax/xmin)
-	lx := func(v float64) float64 { return math.Log10(v) }
+	lx := math.Log10
 	if xmax == xmin {
 		xmax = xmin * 10
 	}

@@ -20,9 +20,10 @@ func RunChild() (code int, ok bool) {
 	if !userns.IsChild() {
 		return 0, false
 	}
-	// DOCKER_BUILD2_CPUPROFILE=FILE profiles this process too, into
-	// FILE.solver.
-	if path := os.Getenv("DOCKER_BUILD2_CPUPROFILE"); path != "" {
+	// DOCKER_BUILD2_CPUPROFILE=FILE, which main reads for the process it
+	// runs, profiles this process too, into FILE.solver: main never runs
+	// here, so the variable is read where the process starts.
+	if path := os.Getenv("DOCKER_BUILD2_CPUPROFILE"); path != "" { //nolint:forbidigo // the solver's process has no plugin layer; see above
 		if f, err := os.Create(path + ".solver"); err == nil && pprof.StartCPUProfile(f) == nil {
 			defer pprof.StopCPUProfile()
 		}

@@ -49,7 +49,7 @@ func loadDigestCache(dir, ctxDir string, filters []byte) *digestCache {
 	if err != nil {
 		return dc
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var m map[string]dcEntry
 	if gob.NewDecoder(bufio.NewReader(f)).Decode(&m) == nil {
 		dc.old = m
@@ -114,8 +114,8 @@ func (dc *digestCache) digests(ctx context.Context, v *view, start time.Time) ([
 			continue
 		}
 		g.Go(func() error {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if err := context.Cause(ctx); err != nil {
+				return err
 			}
 			d, err := fileDigest(full, e.st)
 			if err != nil {

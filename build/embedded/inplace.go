@@ -122,7 +122,7 @@ func (i *inPlaceInstance) Snapshot(ctx context.Context, jobCtx solver.JobContext
 	}
 	var err error
 	if i.id.SessionID != "" {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tctx, cancel := context.WithTimeoutCause(ctx, 5*time.Second, fmt.Errorf("no session %s", i.id.SessionID))
 		var c session.Caller
 		c, err = i.sm.Get(tctx, i.id.SessionID, false)
 		cancel()
@@ -155,32 +155,10 @@ func (i *inPlaceInstance) snapshot(ctx context.Context, c session.Caller) (_ cac
 		return nil, err
 	}
 	walked := time.Now()
-	base, err := i.src.cm.New(ctx, nil, nil, cache.WithRecordType(client.UsageRecordTypeLocalSource),
-		cache.WithDescription(fmt.Sprintf("local source for %s, read in place", i.id.Name)))
+	lower, err := i.linkTo(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if base != nil {
-			_ = base.Release(context.WithoutCancel(ctx))
-		}
-	}()
-	fsDir, err := bindSource(ctx, base)
-	if err != nil {
-		return nil, err
-	}
-	// The snapshot's directory becomes the context directory itself.
-	if err := os.Remove(fsDir); err != nil {
-		return nil, err
-	}
-	if err := os.Symlink(dir, fsDir); err != nil {
-		return nil, err
-	}
-	lower, err := base.Commit(ctx)
-	if err != nil {
-		return nil, err
-	}
-	base = nil
 	defer func() { _ = lower.Release(context.WithoutCancel(ctx)) }()
 
 	top, err := i.src.cm.New(ctx, lower, nil, cache.WithRecordType(client.UsageRecordTypeLocalSource),
@@ -223,6 +201,33 @@ func (i *inPlaceInstance) snapshot(ctx context.Context, c session.Caller) (_ cac
 	return ref, nil
 }
 
+// linkTo makes the committed snapshot whose directory is a symlink to dir.
+func (i *inPlaceInstance) linkTo(ctx context.Context, dir string) (cache.ImmutableRef, error) {
+	base, err := i.src.cm.New(ctx, nil, nil, cache.WithRecordType(client.UsageRecordTypeLocalSource),
+		cache.WithDescription(fmt.Sprintf("local source for %s, read in place", i.id.Name)))
+	if err != nil {
+		return nil, err
+	}
+	fsDir, err := bindSource(ctx, base)
+	if err == nil {
+		// The snapshot's directory becomes the context directory itself.
+		err = os.Remove(fsDir)
+	}
+	if err == nil {
+		err = os.Symlink(dir, fsDir)
+	}
+	if err != nil {
+		_ = base.Release(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	ref, err := base.Commit(ctx)
+	if err != nil {
+		_ = base.Release(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return ref, nil
+}
+
 // askDir asks the client for the directory of the mount.
 func askDir(ctx context.Context, c session.Caller, id local.LocalIdentifier) (string, error) {
 	req, err := json.Marshal(inPlaceRequest{Name: id.Name, IncludePatterns: id.IncludePatterns, ExcludePatterns: id.ExcludePatterns, FollowPaths: id.FollowPaths})
@@ -254,7 +259,7 @@ func bindSource(ctx context.Context, m cache.MutableRef) (string, error) {
 		return "", err
 	}
 	if release != nil {
-		defer release()
+		defer func() { _ = release() }()
 	}
 	if len(mounts) != 1 || mounts[0].Type != "bind" && mounts[0].Type != "rbind" {
 		return "", fmt.Errorf("%w: snapshot mounted as %v", errNotInPlace, mounts)
@@ -275,7 +280,7 @@ func upperDir(ctx context.Context, sn snapshot.Snapshotter, m cache.MutableRef) 
 		return "", err
 	}
 	if release != nil {
-		defer release()
+		defer func() { _ = release() }()
 	}
 	if len(mounts) == 1 && mounts[0].Type == "overlay" {
 		for _, o := range mounts[0].Options {
@@ -298,7 +303,7 @@ func tryMount(ctx context.Context, ref cache.ImmutableRef) error {
 		return err
 	}
 	if release != nil {
-		defer release()
+		defer func() { _ = release() }()
 	}
 	for _, m := range mounts {
 		switch m.Type {
@@ -317,7 +322,7 @@ func tryMount(ctx context.Context, ref cache.ImmutableRef) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp)
+	defer func() { _ = os.Remove(tmp) }()
 	for _, m := range mounts {
 		if err := m.Mount(tmp); err != nil {
 			return err
@@ -406,29 +411,7 @@ func (v *view) whiteout(ctx context.Context, sn snapshot.Snapshotter, top cache.
 	if err != nil {
 		return err
 	}
-	var made []string // directories created in upper, parents first
-	ensure := func(rel string) error {
-		if rel == "." || rel == "" {
-			return nil
-		}
-		up := filepath.Join(upper, filepath.FromSlash(rel))
-		if _, err := os.Lstat(up); err == nil {
-			return nil
-		}
-		parts := strings.Split(rel, "/")
-		for n := range parts {
-			r := strings.Join(parts[:n+1], "/")
-			p := filepath.Join(upper, filepath.FromSlash(r))
-			if _, err := os.Lstat(p); err == nil {
-				continue
-			}
-			if err := os.Mkdir(p, 0o755); err != nil {
-				return err
-			}
-			made = append(made, r)
-		}
-		return nil
-	}
+	u := &upperTree{root: upper}
 	err = filepath.WalkDir(v.dir, func(full string, d gofs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -441,11 +424,8 @@ func (v *view) whiteout(ctx context.Context, sn snapshot.Snapshotter, top cache.
 		if v.kept[rel] {
 			return nil
 		}
-		if err := ensure(path.Dir(rel)); err != nil {
+		if err := u.whiteout(rel); err != nil {
 			return err
-		}
-		if err := unix.Mknod(filepath.Join(upper, filepath.FromSlash(rel)), unix.S_IFCHR, 0); err != nil {
-			return fmt.Errorf("%w: whiteout for %s: %v", errNotInPlace, rel, err)
 		}
 		if d.IsDir() {
 			return filepath.SkipDir
@@ -455,11 +435,45 @@ func (v *view) whiteout(ctx context.Context, sn snapshot.Snapshotter, top cache.
 	if err != nil {
 		return err
 	}
-	// Deepest first: a child's metadata written after would change its
-	// parent's times. The upper directory itself stands for the root.
-	made = append([]string{"."}, made...)
+	return u.copyMeta(v.dir)
+}
+
+// upperTree is the upper directory of a view's whiteouts.
+type upperTree struct {
+	root string
+	// made are the directories created in it, parents first.
+	made []string
+}
+
+// whiteout hides rel, creating its parent directories in the upper tree.
+func (u *upperTree) whiteout(rel string) error {
+	if dir := path.Dir(rel); dir != "." {
+		parts := strings.Split(dir, "/")
+		for n := range parts {
+			r := strings.Join(parts[:n+1], "/")
+			p := filepath.Join(u.root, filepath.FromSlash(r))
+			if _, err := os.Lstat(p); err == nil {
+				continue
+			}
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+			u.made = append(u.made, r)
+		}
+	}
+	if err := unix.Mknod(filepath.Join(u.root, filepath.FromSlash(rel)), unix.S_IFCHR, 0); err != nil {
+		return fmt.Errorf("%w: whiteout for %s: %w", errNotInPlace, rel, err)
+	}
+	return nil
+}
+
+// copyMeta gives each directory of the upper tree, and its root, the
+// metadata of the one below in dir: deepest first, as a child's metadata
+// written after would change its parent's times.
+func (u *upperTree) copyMeta(dir string) error {
+	made := append([]string{"."}, u.made...)
 	for n := len(made) - 1; n >= 0; n-- {
-		if err := copyDirMeta(filepath.Join(v.dir, filepath.FromSlash(made[n])), filepath.Join(upper, filepath.FromSlash(made[n]))); err != nil {
+		if err := copyDirMeta(filepath.Join(dir, filepath.FromSlash(made[n])), filepath.Join(u.root, filepath.FromSlash(made[n]))); err != nil {
 			return err
 		}
 	}
@@ -551,7 +565,7 @@ func fileDigest(full string, st *fstypes.Stat) (digest.Digest, error) {
 		if err != nil {
 			return "", err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		buf := copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(buf)
 		// A reader of its own: os.File's WriteTo allocates a buffer per call.

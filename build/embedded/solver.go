@@ -80,6 +80,8 @@ type Solver struct {
 	maps *userns.IDMaps
 	// noPID is set once a PID namespace was found not to be allowed here.
 	noPID atomic.Bool
+	// transfer: local contexts are sent through the session.
+	transfer atomic.Bool
 
 	mu     sync.Mutex
 	client *client.Client
@@ -226,7 +228,7 @@ func (s *Solver) Root() string { return s.cfg.Root }
 // place; when one was, Solve fails if a file of it changed during the build.
 func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
 	defer close(ch)
-	if os.Getenv(EnvContextTransfer) != "1" {
+	if !s.transfer.Load() {
 		if p := newInPlaceProvider(so); p != nil {
 			so.Session = append(slices.Clip(so.Session), p)
 			resp, err := s.solve(ctx, so, ch)
@@ -239,10 +241,9 @@ func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.
 	return s.solve(ctx, so, ch)
 }
 
-// EnvContextTransfer, set to 1, has the embedded solver receive local
-// contexts through the session, as a remote builder does, instead of
-// reading them in place.
-const EnvContextTransfer = "DOCKER_BUILD2_CONTEXT_TRANSFER"
+// SetContextTransfer, on, has the solver receive local contexts through
+// the session, as a remote builder does, instead of reading them in place.
+func (s *Solver) SetContextTransfer(on bool) { s.transfer.Store(on) }
 
 func (s *Solver) solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
 	for attempt := 0; ; attempt++ {

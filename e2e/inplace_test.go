@@ -127,3 +127,44 @@ func TestInPlaceContextEdits(t *testing.T) {
 	assert.Contains(t, p.out.String(), "watched/file.txt", "the error names the file")
 	assert.Contains(t, p.out.String(), "changed")
 }
+
+// TestInPlaceRootless: the rootless builder, in its user namespace, reads
+// the user's context in place too, .dockerignore applied, and gives the
+// files the owners the session transfer gives them.
+func TestInPlaceRootless(t *testing.T) {
+	requireE2E(t)
+	u := newUnprivileged(t, true)
+	ctx := u.files(t, map[string]string{
+		"Dockerfile":    "FROM scratch\nCOPY . /ctx/\n",
+		".dockerignore": "private/\n",
+		"a.txt":         "a",
+		"private/key":   "excluded",
+		"sub/b.txt":     "b",
+	})
+	dir, err := os.MkdirTemp(u.home, "out-")
+	require.NoError(t, err)
+	u.chown(t, dir)
+	inPlace, sent := filepath.Join(dir, "inplace"), filepath.Join(dir, "sent")
+	state := filepath.Join(u.home, "state")
+	var entries []os.DirEntry
+	noCrash(t, mustSucceed(t, docker(t, []string{"build2", "--root", state, "-o", "type=local,dest=" + inPlace, ctx}, u.as())))
+	entries, err = os.ReadDir(filepath.Join(state, "inplace"))
+	require.NoError(t, err, "the rootless builder did not read the context in place")
+	assert.NotEmpty(t, entries)
+	assert.FileExists(t, filepath.Join(inPlace, "ctx", "sub", "b.txt"))
+	assert.NoDirExists(t, filepath.Join(inPlace, "ctx", "private"))
+
+	// The same build on a remote buildkitd, which receives the context.
+	sock := filepath.Join(t.TempDir(), "buildkitd.sock")
+	startBuildkitd(t, "unix://"+sock)
+	mustSucceed(t, build2(t, "--builder", "unix://"+sock, "-o", "type=local,dest="+sent, ctx))
+	for _, p := range []string{"ctx/a.txt", "ctx/sub/b.txt", "ctx/sub"} {
+		a, err := os.Lstat(filepath.Join(inPlace, p))
+		require.NoError(t, err)
+		b, err := os.Lstat(filepath.Join(sent, p))
+		require.NoError(t, err)
+		assert.Equal(t, b.Mode(), a.Mode(), p)
+		assert.Equal(t, b.ModTime(), a.ModTime(), p)
+		assert.Equal(t, b.Size(), a.Size(), p)
+	}
+}

@@ -71,6 +71,9 @@ type inPlaceReply struct {
 	Dir string `json:"dir,omitempty"`
 }
 
+// dockerfileMount is the local mount of the Dockerfile's directory.
+const dockerfileMount = "dockerfile"
+
 // errNotInPlace sends the mount through the session as usual.
 var errNotInPlace = errors.New("not read in place")
 
@@ -100,7 +103,10 @@ func (s *inPlaceSource) Resolve(ctx context.Context, id source.Identifier, sm *s
 		return nil, err
 	}
 	lid, ok := id.(*local.LocalIdentifier)
-	if !ok || lid.MetadataOnly {
+	// The Dockerfile's directory is read for a file or two: the transfer
+	// sends them into a snapshot it keeps for the next build, cheaper than
+	// the two snapshots of a view.
+	if !ok || lid.MetadataOnly || lid.Name == dockerfileMount {
 		return inst, nil
 	}
 	return &inPlaceInstance{SourceInstance: inst, src: s, id: *lid, sm: sm}, nil

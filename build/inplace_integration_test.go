@@ -91,6 +91,15 @@ func tree(t *testing.T, dir string) map[string]string {
 	return out
 }
 
+// openInPlace opens the embedded builder on root, reading every context
+// in place, small ones included.
+func openInPlace(t *testing.T, root string) Builder {
+	t.Helper()
+	b := openBuilder(t, root)
+	b.(*single).s.(*embedded.Solver).SetContextMode(embedded.ContextInPlace)
+	return b
+}
+
 // readInPlace reports whether the solver on root read a context in place:
 // it keeps the digests of what it read so.
 func readInPlace(t *testing.T, root string) bool {
@@ -120,7 +129,11 @@ func TestInPlaceMatchesTransfer(t *testing.T) {
 		out, root = t.TempDir(), t.TempDir()
 		t.Run(fmt.Sprintf("transfer=%v", transfer), func(t *testing.T) {
 			b := openBuilder(t, root)
-			b.(*single).s.(*embedded.Solver).SetContextTransfer(transfer)
+			mode := embedded.ContextInPlace
+			if transfer {
+				mode = embedded.ContextTransfer
+			}
+			b.(*single).s.(*embedded.Solver).SetContextMode(mode)
 			_, _, err := run(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir, Outputs: []Output{{Type: client.ExporterLocal, Dest: out}}})
 			require.NoError(t, err)
 		})
@@ -129,7 +142,7 @@ func TestInPlaceMatchesTransfer(t *testing.T) {
 	inPlace, inPlaceRoot := build(false)
 	sent, sentRoot := build(true)
 	require.True(t, readInPlace(t, inPlaceRoot), "the context was not read in place")
-	require.False(t, readInPlace(t, sentRoot), "the context was read in place despite SetContextTransfer")
+	require.False(t, readInPlace(t, sentRoot), "the context was read in place despite ContextTransfer")
 
 	got, want := tree(t, inPlace), tree(t, sent)
 	// The root of a context sent has the time it was received at.
@@ -170,7 +183,7 @@ func TestInPlaceDockerfileDockerignore(t *testing.T) {
 		"build/Dockerfile.b.dockerignore": "b.txt\nrootfs\n",
 	})
 	root := t.TempDir()
-	b := openBuilder(t, root)
+	b := openInPlace(t, root)
 	out, _, err := runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: filepath.Join(ctxDir, "build"), DockerfileName: "Dockerfile.b"})
 	require.NoError(t, err)
 	assert.True(t, readInPlace(t, root))
@@ -190,7 +203,7 @@ func TestInPlaceCache(t *testing.T) {
 		"b.txt":      "b",
 	})
 	root := t.TempDir()
-	b := openBuilder(t, root)
+	b := openInPlace(t, root)
 	const step = "cat /a.txt"
 	build := func() (string, bool) {
 		out, rec, err := runLocal(t, b, Options{ContextDir: ctxDir, DockerfileDir: ctxDir})
@@ -233,7 +246,7 @@ func TestInPlaceChangedDuringBuild(t *testing.T) {
 		"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nRUN --mount=type=bind,target=/c sh -c 'cat /c/data/a.txt; echo step-has-read; sleep 3'\n",
 		"data/a.txt": "before",
 	})
-	b := openBuilder(t, t.TempDir())
+	b := openInPlace(t, t.TempDir())
 
 	ch := make(chan *client.SolveStatus)
 	done := make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func inPlaceFiles(t *testing.T) string {
 	t.Helper()
 	outside := filepath.Join(t.TempDir(), "host-only.txt")
 	require.NoError(t, os.WriteFile(outside, []byte("HOST-ONLY-CONTENT"), 0o644))
-	dir := writeFiles(t, map[string]string{
+	dir := writeFiles(t, bulk(map[string]string{
 		"Dockerfile":                  "FROM scratch\nCOPY . /\n",
 		".dockerignore":               "*.log\n!keep.log\nprivate/\n",
 		"alt/Dockerfile":              "FROM scratch\nCOPY . /\n",
@@ -34,7 +35,7 @@ func inPlaceFiles(t *testing.T) string {
 		"private/key":                 "excluded",
 		"src/deep/b.txt":              "b",
 		"src/deep/tool.sh":            "#!/bin/sh\n",
-	})
+	}))
 	require.NoError(t, os.Chmod(filepath.Join(dir, "src", "deep", "tool.sh"), 0o755))
 	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "outlink")))
 	require.NoError(t, os.Symlink("src/deep/b.txt", filepath.Join(dir, "inlink")))
@@ -43,6 +44,16 @@ func inPlaceFiles(t *testing.T) string {
 		require.NoError(t, os.Chtimes(filepath.Join(dir, p), old, old))
 	}
 	return dir
+}
+
+// bulk adds to files enough of them for the embedded builder to read the
+// context in place rather than send it (it sends a context of fewer than
+// a thousand entries and a few megabytes).
+func bulk(files map[string]string) map[string]string {
+	for n := range 1100 {
+		files[fmt.Sprintf("bulk/f%04d", n)] = fmt.Sprint(n)
+	}
+	return files
 }
 
 // tarHeaders lists a tarball's entries: name, type and link target.
@@ -75,7 +86,9 @@ func TestInPlaceContextMatchesRemote(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			embedded, remote := filepath.Join(dir, "embedded.tar"), filepath.Join(dir, "remote.tar")
-			mustSucceed(t, build2(t, append(append([]string{"--root", t.TempDir(), "-o", "type=tar,dest=" + embedded}, tc.args...), ctx)...))
+			state := t.TempDir()
+			mustSucceed(t, build2(t, append(append([]string{"--root", state, "-o", "type=tar,dest=" + embedded}, tc.args...), ctx)...))
+			assert.DirExists(t, filepath.Join(state, "inplace"), "the embedded builder did not read the context in place")
 			mustSucceed(t, build2(t, append(append([]string{"--builder", "unix://" + sock, "-o", "type=tar,dest=" + remote}, tc.args...), ctx)...))
 			a, err := os.ReadFile(embedded)
 			require.NoError(t, err)
@@ -101,13 +114,14 @@ func TestInPlaceContextMatchesRemote(t *testing.T) {
 func TestInPlaceContextEdits(t *testing.T) {
 	requireE2E(t)
 	state := t.TempDir()
-	ctx := writeFiles(t, map[string]string{
+	ctx := writeFiles(t, bulk(map[string]string{
 		"Dockerfile":       dockerfile("FROM {{BASE}}\nCOPY used.txt /\nRUN cat /used.txt > /r\nRUN --mount=type=bind,target=/c cat /c/watched/file.txt\n"),
 		"used.txt":         "used",
 		"other.txt":        "other",
 		"watched/file.txt": "before\n",
-	})
+	}))
 	r := mustSucceed(t, build2(t, "--root", state, "--progress=plain", "-o", t.TempDir(), ctx))
+	assert.DirExists(t, filepath.Join(state, "inplace"), "the context was not read in place")
 	assert.NotRegexp(t, `(?m)RUN cat /used.txt > /r\n#\d+ CACHED`, r.stderr)
 
 	require.NoError(t, os.WriteFile(filepath.Join(ctx, "other.txt"), []byte("changed"), 0o644))
@@ -134,13 +148,13 @@ func TestInPlaceContextEdits(t *testing.T) {
 func TestInPlaceRootless(t *testing.T) {
 	requireE2E(t)
 	u := newUnprivileged(t, true)
-	ctx := u.files(t, map[string]string{
+	ctx := u.files(t, bulk(map[string]string{
 		"Dockerfile":    "FROM scratch\nCOPY . /ctx/\n",
 		".dockerignore": "private/\n",
 		"a.txt":         "a",
 		"private/key":   "excluded",
 		"sub/b.txt":     "b",
-	})
+	}))
 	dir, err := os.MkdirTemp(u.home, "out-")
 	require.NoError(t, err)
 	u.chown(t, dir)

@@ -69,7 +69,17 @@ type inPlaceRequest struct {
 // inPlaceReply is the directory, empty when the mount is to be sent.
 type inPlaceReply struct {
 	Dir string `json:"dir,omitempty"`
+	// Always: read it in place even when it is small.
+	Always bool `json:"always,omitempty"`
 }
+
+// A view costs two new snapshots per build; the transfer of a context
+// this small into the snapshot it keeps costs less (measured on a cached
+// rebuild of a 2 MB context: 4-7 ms sent, 15-30 ms read in place).
+const (
+	smallBytes   = 8 << 20
+	smallEntries = 1000
+)
 
 // dockerfileMount is the local mount of the Dockerfile's directory.
 const dockerfileMount = "dockerfile"
@@ -151,14 +161,18 @@ func (i *inPlaceInstance) snapshot(ctx context.Context, c session.Caller) (_ cac
 	if !c.Supports(inPlaceMethod) {
 		return nil, errNotInPlace
 	}
-	dir, err := askDir(ctx, c, i.id)
-	if err != nil || dir == "" {
+	reply, err := askDir(ctx, c, i.id)
+	if err != nil || reply.Dir == "" {
 		return nil, errors.Join(errNotInPlace, err)
 	}
+	dir := reply.Dir
 	start := time.Now()
 	v, err := newView(dir, i.id)
 	if err != nil {
 		return nil, err
+	}
+	if !reply.Always && v.small() {
+		return nil, fmt.Errorf("%w: small", errNotInPlace)
 	}
 	walked := time.Now()
 	lower, err := i.linkTo(ctx, dir)
@@ -235,23 +249,23 @@ func (i *inPlaceInstance) linkTo(ctx context.Context, dir string) (cache.Immutab
 }
 
 // askDir asks the client for the directory of the mount.
-func askDir(ctx context.Context, c session.Caller, id local.LocalIdentifier) (string, error) {
+func askDir(ctx context.Context, c session.Caller, id local.LocalIdentifier) (inPlaceReply, error) {
+	var r inPlaceReply
 	req, err := json.Marshal(inPlaceRequest{Name: id.Name, IncludePatterns: id.IncludePatterns, ExcludePatterns: id.ExcludePatterns, FollowPaths: id.FollowPaths})
 	if err != nil {
-		return "", err
+		return r, err
 	}
 	resp := &wrapperspb.BytesValue{}
 	if err := c.Conn().Invoke(ctx, inPlaceMethod, wrapperspb.Bytes(req), resp); err != nil {
-		return "", err
+		return r, err
 	}
-	var r inPlaceReply
 	if err := json.Unmarshal(resp.GetValue(), &r); err != nil {
-		return "", err
+		return r, err
 	}
 	if r.Dir != "" && !filepath.IsAbs(r.Dir) {
-		return "", fmt.Errorf("directory %q is not absolute", r.Dir)
+		return r, fmt.Errorf("directory %q is not absolute", r.Dir)
 	}
-	return r.Dir, nil
+	return r, nil
 }
 
 // bindSource returns the directory of a mutable ref without a parent.
@@ -404,6 +418,18 @@ func newView(dir string, id local.LocalIdentifier) (*view, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// small reports whether the view is small enough to send.
+func (v *view) small() bool {
+	if len(v.entries) > smallEntries {
+		return false
+	}
+	var size int64
+	for _, e := range v.entries {
+		size += e.st.Size
+	}
+	return size <= smallBytes
 }
 
 // whiteout writes into the upper directory of top (whose lower layer is

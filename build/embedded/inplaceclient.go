@@ -40,6 +40,8 @@ var ErrRemoved = errors.New("it was removed while the build was reading it")
 // build's local mounts, and remembers what each one held when asked.
 type inPlaceProvider struct {
 	mounts map[string]InPlaceMount
+	// always: read in place whatever the size.
+	always bool
 
 	mu    sync.Mutex
 	asked map[string]*dirState
@@ -58,8 +60,8 @@ type fileState struct {
 	mtime, ctime int64
 }
 
-func newInPlaceProvider(so client.SolveOpt) *inPlaceProvider {
-	p := &inPlaceProvider{mounts: map[string]InPlaceMount{}, asked: map[string]*dirState{}}
+func newInPlaceProvider(so client.SolveOpt, always bool) *inPlaceProvider {
+	p := &inPlaceProvider{mounts: map[string]InPlaceMount{}, always: always, asked: map[string]*dirState{}}
 	for name, fs := range so.LocalMounts {
 		if m, ok := fs.(InPlaceMount); ok {
 			p.mounts[name] = m
@@ -107,7 +109,7 @@ func (p *inPlaceProvider) dir(ctx context.Context, in *wrapperspb.BytesValue) (*
 				p.mu.Lock()
 				p.asked[req.Name] = d
 				p.mu.Unlock()
-				reply.Dir = dir
+				reply.Dir, reply.Always = dir, p.always
 			}
 		}
 	}

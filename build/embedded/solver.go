@@ -80,8 +80,8 @@ type Solver struct {
 	maps *userns.IDMaps
 	// noPID is set once a PID namespace was found not to be allowed here.
 	noPID atomic.Bool
-	// transfer: local contexts are sent through the session.
-	transfer atomic.Bool
+	// contextMode is a ContextMode.
+	contextMode atomic.Int32
 
 	mu     sync.Mutex
 	client *client.Client
@@ -228,8 +228,8 @@ func (s *Solver) Root() string { return s.cfg.Root }
 // place; when one was, Solve fails if a file of it changed during the build.
 func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
 	defer close(ch)
-	if !s.transfer.Load() {
-		if p := newInPlaceProvider(so); p != nil {
+	if mode := ContextMode(s.contextMode.Load()); mode != ContextTransfer {
+		if p := newInPlaceProvider(so, mode == ContextInPlace); p != nil {
 			so.Session = append(slices.Clip(so.Session), p)
 			resp, err := s.solve(ctx, so, ch)
 			if err == nil {
@@ -241,9 +241,24 @@ func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.
 	return s.solve(ctx, so, ch)
 }
 
-// SetContextTransfer, on, has the solver receive local contexts through
-// the session, as a remote builder does, instead of reading them in place.
-func (s *Solver) SetContextTransfer(on bool) { s.transfer.Store(on) }
+// ContextMode is how the embedded solver gets a local context.
+type ContextMode int32
+
+const (
+	// ContextAuto reads a context in place unless it is small (a few
+	// megabytes, a few hundred files), which the session transfer sends
+	// into a snapshot it keeps for the next build, at less cost.
+	ContextAuto ContextMode = iota
+	// ContextInPlace reads every local context in place.
+	ContextInPlace
+	// ContextTransfer receives local contexts through the session, as a
+	// remote builder does.
+	ContextTransfer
+)
+
+// SetContextMode sets how the solver gets local contexts (ContextAuto
+// unless set).
+func (s *Solver) SetContextMode(m ContextMode) { s.contextMode.Store(int32(m)) }
 
 func (s *Solver) solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
 	for attempt := 0; ; attempt++ {

@@ -18,8 +18,9 @@ import (
 )
 
 // ContextChangedError says a file of a local context or Dockerfile directory
-// vanished or changed size while it was being sent. fsutil's sender would
-// send such a file as empty (or short) and the build would go on.
+// vanished or changed size while it was being sent (fsutil's sender would
+// send it as empty, or short, and the build would go on), or changed while
+// the embedded solver read the directory in place.
 type ContextChangedError struct {
 	Mount string // "context" or "dockerfile"
 	Path  string
@@ -27,7 +28,7 @@ type ContextChangedError struct {
 }
 
 func (e *ContextChangedError) Error() string {
-	return fmt.Sprintf("the build %s changed while it was being sent: %s: %v; run the build again once the files stop changing", e.Mount, e.Path, e.Err)
+	return fmt.Sprintf("the build %s changed during the build: %s: %v; run the build again once the files stop changing", e.Mount, e.Path, e.Err)
 }
 
 func (e *ContextChangedError) Unwrap() error { return e.Err }
@@ -90,6 +91,17 @@ func (g *guardFS) Open(p string) (io.ReadCloser, error) {
 			g.fail(&ContextChangedError{Mount: g.mount, Path: p, Err: fmt.Errorf("%w: %d bytes when listed, %d when sent", errSizeChanged, size, n)})
 		}
 	}}, nil
+}
+
+// InPlaceDir is the directory the embedded solver may read in place.
+func (g *guardFS) InPlaceDir() string { return g.root }
+
+// Changed fails the build for a file that changed while the embedded
+// solver read the directory in place.
+func (g *guardFS) Changed(p string, err error) error {
+	e := &ContextChangedError{Mount: g.mount, Path: p, Err: err}
+	g.fail(e)
+	return e
 }
 
 type countingReader struct {

@@ -57,7 +57,7 @@ func TestGuardFS(t *testing.T) {
 			var changed *ContextChangedError
 			require.ErrorAs(t, failed, &changed)
 			assert.Equal(t, "a.txt", changed.Path)
-			assert.Contains(t, changed.Error(), "the build context changed while it was being sent: a.txt")
+			assert.Contains(t, changed.Error(), "the build context changed during the build: a.txt")
 			assert.Contains(t, changed.Error(), tc.want)
 			assert.NotErrorIs(t, failed, io.EOF)
 		})

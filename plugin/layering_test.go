@@ -37,6 +37,7 @@ var layering = map[string][]string{
 	"daemonconfig":              nil,
 	"e2e":                       nil,
 	"bench/report":              nil,
+	"bench/plot":                nil,
 	"build/internal/atomicfile": nil,
 	"plugin/internal/clitest":   nil,
 }

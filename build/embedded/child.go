@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/docker-build2/docker-build2/build/statedir"
 	"github.com/docker-build2/docker-build2/build/userns"
@@ -17,6 +19,14 @@ import (
 func RunChild() (code int, ok bool) {
 	if !userns.IsChild() {
 		return 0, false
+	}
+	// DOCKER_BUILD2_CPUPROFILE=FILE, which main reads for the process it
+	// runs, profiles this process too, into FILE.solver: main never runs
+	// here, so the variable is read where the process starts.
+	if path := os.Getenv("DOCKER_BUILD2_CPUPROFILE"); path != "" { //nolint:forbidigo // the solver's process has no plugin layer; see above
+		if f, err := os.Create(path + ".solver"); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
 	}
 	return userns.Run(serveChild), true
 }

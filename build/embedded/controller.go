@@ -207,6 +207,13 @@ func (o *owner) newController(ctx context.Context, cfg Config, wm workerMode) (*
 	if err != nil {
 		return nil, err
 	}
+	if sn.Name == "overlayfs" {
+		src, err := newInPlaceSource(w.CacheMgr, opt.Snapshotter, root)
+		if err != nil {
+			return nil, err
+		}
+		w.SourceManager.Register(src)
+	}
 	wc := &worker.Controller{}
 	if err := wc.Add(w); err != nil {
 		return nil, err

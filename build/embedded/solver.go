@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -79,6 +80,8 @@ type Solver struct {
 	maps *userns.IDMaps
 	// noPID is set once a PID namespace was found not to be allowed here.
 	noPID atomic.Bool
+	// contextMode is a ContextMode.
+	contextMode atomic.Int32
 
 	mu     sync.Mutex
 	client *client.Client
@@ -221,6 +224,9 @@ func (s *Solver) Root() string { return s.cfg.Root }
 // flight), nothing was built yet: Solve serves or attaches anew and starts
 // again, up to three times.
 //
+// Local mounts that are InPlaceMounts are offered to the solver to read in
+// place; when one was, Solve fails if a file of it changed during the build.
+//
 // A build stays out of BuildKit's build history (Internal) unless ctx
 // comes from RecordHistory.
 func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
@@ -228,6 +234,39 @@ func (s *Solver) Solve(ctx context.Context, so client.SolveOpt, ch chan *client.
 	if ctx.Value(recordHistoryKey{}) == nil {
 		so.Internal = true
 	}
+	if mode := ContextMode(s.contextMode.Load()); mode != ContextTransfer {
+		if p := newInPlaceProvider(so, mode == ContextInPlace); p != nil {
+			so.Session = append(slices.Clip(so.Session), p)
+			resp, err := s.solve(ctx, so, ch)
+			if err == nil {
+				err = p.check()
+			}
+			return resp, err
+		}
+	}
+	return s.solve(ctx, so, ch)
+}
+
+// ContextMode is how the embedded solver gets a local context.
+type ContextMode int32
+
+const (
+	// ContextAuto reads a context in place unless it is small (a few
+	// megabytes, a few hundred files), which the session transfer sends
+	// into a snapshot it keeps for the next build, at less cost.
+	ContextAuto ContextMode = iota
+	// ContextInPlace reads every local context in place.
+	ContextInPlace
+	// ContextTransfer receives local contexts through the session, as a
+	// remote builder does.
+	ContextTransfer
+)
+
+// SetContextMode sets how the solver gets local contexts (ContextAuto
+// unless set).
+func (s *Solver) SetContextMode(m ContextMode) { s.contextMode.Store(int32(m)) }
+
+func (s *Solver) solve(ctx context.Context, so client.SolveOpt, ch chan *client.SolveStatus) (*client.SolveResponse, error) {
 	for attempt := 0; ; attempt++ {
 		var started atomic.Bool
 		in := make(chan *client.SolveStatus)
@@ -280,6 +319,12 @@ func RecordHistory(ctx context.Context) context.Context {
 // (a container that masks /proc), the controller runs as it can, and a
 // notice says that RUN steps may outlive a killed build.
 func (s *Solver) own(ctx context.Context) (mode, error) {
+	// While another process starts up its solver, Acquire tries again
+	// every few milliseconds: starting a process only to find the lock
+	// taken would cost the starting one its CPU.
+	if statedir.Busy(s.cfg.Root) {
+		return nil, statedir.ErrBusy
+	}
 	if !s.noPID.Load() {
 		m, err := startChild(ctx, s.cfg, userns.Namespaces{Maps: s.maps, PID: true})
 		if !errors.Is(err, userns.ErrNoPIDNamespace) {

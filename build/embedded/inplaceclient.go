@@ -1,0 +1,182 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	gofs "io/fs"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/moby/buildkit/client"
+	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// InPlaceMount is a local mount of a build that the embedded solver may
+// read in place instead of receiving it through the session.
+type InPlaceMount interface {
+	fsutil.FS
+	// InPlaceDir is its directory.
+	InPlaceDir() string
+	// Changed is told of a file of it that changed or vanished while the
+	// build read it in place, and returns the error that fails the build.
+	Changed(path string, err error) error
+}
+
+// ErrChanged is the cause a file that changed while a build read it in
+// place is reported with.
+var ErrChanged = errors.New("it changed while the build was reading it")
+
+// ErrRemoved is the cause for a file removed while a build read it in
+// place.
+var ErrRemoved = errors.New("it was removed while the build was reading it")
+
+// inPlaceProvider answers the solver's requests for the directories of the
+// build's local mounts, and remembers what each one held when asked.
+type inPlaceProvider struct {
+	mounts map[string]InPlaceMount
+	// always: read in place whatever the size.
+	always bool
+
+	mu    sync.Mutex
+	asked map[string]*dirState
+}
+
+// dirState is the state of a mount's entries when the solver asked for it.
+type dirState struct {
+	mount InPlaceMount
+	dir   string
+	files map[string]fileState
+}
+
+type fileState struct {
+	ino, size    uint64
+	mode         uint32
+	mtime, ctime int64
+}
+
+func newInPlaceProvider(so client.SolveOpt, always bool) *inPlaceProvider {
+	p := &inPlaceProvider{mounts: map[string]InPlaceMount{}, always: always, asked: map[string]*dirState{}}
+	for name, fs := range so.LocalMounts {
+		if m, ok := fs.(InPlaceMount); ok {
+			p.mounts[name] = m
+		}
+	}
+	if len(p.mounts) == 0 {
+		return nil
+	}
+	return p
+}
+
+type inPlaceServer interface {
+	dir(context.Context, *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error)
+}
+
+var inPlaceDesc = grpc.ServiceDesc{
+	ServiceName: "docker_build2.inplace.v1.InPlace",
+	HandlerType: (*inPlaceServer)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Dir",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			in := &wrapperspb.BytesValue{}
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			return srv.(inPlaceServer).dir(ctx, in)
+		},
+	}},
+}
+
+// Register implements session.Attachable.
+func (p *inPlaceProvider) Register(s *grpc.Server) { s.RegisterService(&inPlaceDesc, p) }
+
+// dir answers with the directory of a mount, once it recorded the state of
+// the entries the request's filters keep: before the solver reads any.
+func (p *inPlaceProvider) dir(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+	var req inPlaceRequest
+	if err := json.Unmarshal(in.GetValue(), &req); err != nil {
+		return nil, err
+	}
+	var reply inPlaceReply
+	if m, ok := p.mounts[req.Name]; ok {
+		if dir, err := filepath.Abs(m.InPlaceDir()); err == nil {
+			if d, err := walkState(ctx, m, dir, req); err == nil {
+				p.mu.Lock()
+				p.asked[req.Name] = d
+				p.mu.Unlock()
+				reply.Dir, reply.Always = dir, p.always
+			}
+		}
+	}
+	out, err := json.Marshal(reply)
+	if err != nil {
+		return nil, err
+	}
+	return wrapperspb.Bytes(out), nil
+}
+
+// walkState records the files (not directories) of dir that the filters of
+// req keep. A file added during the build is not looked for: the outputs
+// of a build often go into its context (-o out .), as with the transfer,
+// which would send it or not.
+func walkState(ctx context.Context, m InPlaceMount, dir string, req inPlaceRequest) (*dirState, error) {
+	fs, err := fsutil.NewFS(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.IncludePatterns)+len(req.ExcludePatterns)+len(req.FollowPaths) > 0 {
+		if fs, err = fsutil.NewFilterFS(fs, &fsutil.FilterOpt{IncludePatterns: req.IncludePatterns, ExcludePatterns: req.ExcludePatterns, FollowPaths: req.FollowPaths}); err != nil {
+			return nil, err
+		}
+	}
+	d := &dirState{mount: m, dir: dir, files: map[string]fileState{}}
+	err = fs.Walk(ctx, "/", func(p string, e gofs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		st, err := stateOf(filepath.Join(dir, p))
+		if err != nil {
+			return err
+		}
+		d.files[filepath.ToSlash(p)] = st
+		return nil
+	})
+	return d, err
+}
+
+func stateOf(full string) (fileState, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(full, &st); err != nil {
+		return fileState{}, &gofs.PathError{Op: "lstat", Path: full, Err: err}
+	}
+	return fileState{ino: st.Ino, size: uint64(st.Size), mode: st.Mode, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
+}
+
+// check fails the build, naming the first entry (by path), when an entry
+// of a mount read in place changed or vanished since the solver asked for
+// it.
+func (p *inPlaceProvider) check() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(p.asked)) {
+		d := p.asked[name]
+		for _, rel := range slices.Sorted(maps.Keys(d.files)) {
+			was := d.files[rel]
+			now, err := stateOf(filepath.Join(d.dir, filepath.FromSlash(rel)))
+			switch {
+			case errors.Is(err, gofs.ErrNotExist):
+				return d.mount.Changed(rel, ErrRemoved)
+			case err != nil:
+				return d.mount.Changed(rel, err)
+			case now != was:
+				return d.mount.Changed(rel, ErrChanged)
+			}
+		}
+	}
+	return nil
+}

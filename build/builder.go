@@ -75,6 +75,10 @@ type Target struct {
 	// for or sharing another process's solver) as steps; nil drops them.
 	// Neither closes it.
 	Status chan<- *client.SolveStatus
+	// History is set when a build on the embedded builder reads the
+	// provenance BuildKit's build history records (Options'
+	// MetadataProvenance): the history is on only then.
+	History bool
 	// Boot, when set, starts the nodes of a named builder that run on a
 	// Docker engine (docker-container) and are not running, before Open
 	// reaches them, as buildx boots a builder on its first build; each
@@ -91,7 +95,7 @@ func Open(ctx context.Context, t Target) (Builder, error) {
 	switch {
 	case name == "" || name == nodes.Default:
 		s, err := embedded.Open(ctx, embedded.Config{
-			Root: t.Root, Daemon: t.Daemon, CertsDir: t.CertsDir, Log: t.Log,
+			Root: t.Root, Daemon: t.Daemon, CertsDir: t.CertsDir, Log: t.Log, History: t.History,
 			Notify: func(msg string) func() {
 				done := step(t.Status, msg)
 				return func() { done(nil) }

@@ -65,25 +65,27 @@ func wantsProvenance(opts Options) bool {
 // history for the build ref: the metadata keys and their values, the
 // predicate in SLSA v0.2 form, base64-encoded, as buildx writes them.
 // BuildKit records a provenance for every build in its history (mode=max),
-// whatever attestations the build's outputs carry.
-func historyProvenance(ctx context.Context, c *client.Client, ref string, mode MetadataProvenance) (map[string]string, error) {
+// whatever attestations the build's outputs carry. found reports whether
+// the history holds the build: one that is off holds none.
+func historyProvenance(ctx context.Context, c *client.Client, ref string, mode MetadataProvenance) (_ map[string]string, found bool, _ error) {
 	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{Ref: ref, EarlyExit: true})
 	if err != nil {
-		return nil, fmt.Errorf("reading the build's provenance from the build history: %w", err)
+		return nil, found, fmt.Errorf("reading the build's provenance from the build history: %w", err)
 	}
 	store := proxy.NewContentStore(c.ContentClient())
 	out := map[string]string{}
 	for {
 		ev, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return out, found, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading the build's provenance from the build history: %w", err)
+			return nil, found, fmt.Errorf("reading the build's provenance from the build history: %w", err)
 		}
 		if ev.Record == nil {
 			continue
 		}
+		found = true
 		results := ev.Record.Results
 		if len(results) == 0 && ev.Record.Result != nil {
 			results = map[string]*controlapi.BuildResultInfo{"": ev.Record.Result}
@@ -95,11 +97,11 @@ func historyProvenance(ctx context.Context, c *client.Client, ref string, mode M
 			}
 			dt, err := content.ReadBlob(ctx, store, *desc)
 			if err != nil {
-				return nil, fmt.Errorf("reading the build's provenance %s from the build history: %w", desc.Digest, err)
+				return nil, found, fmt.Errorf("reading the build's provenance %s from the build history: %w", desc.Digest, err)
 			}
 			v, err := encodeProvenance(dt, predicateType, mode)
 			if err != nil {
-				return nil, err
+				return nil, found, err
 			}
 			key := MetadataProvenanceKey
 			if platform != "" {

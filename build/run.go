@@ -119,8 +119,8 @@ func provenance(ctx context.Context, s solver, opts Options, platform string) (m
 	if !wantsProvenance(opts) || !recordsHistory(s, opts) {
 		return nil, nil
 	}
-	prov, err := historyProvenance(ctx, s.Client(), opts.RecordRef, opts.MetadataProvenance)
-	if _, isEmbedded := s.(*embedded.Solver); isEmbedded {
+	prov, found, err := historyProvenance(ctx, s.Client(), opts.RecordRef, opts.MetadataProvenance)
+	if _, isEmbedded := s.(*embedded.Solver); isEmbedded && found {
 		err = errors.Join(err, forgetHistory(context.WithoutCancel(ctx), s.Client(), opts.RecordRef))
 	}
 	if err != nil || platform == "" {

@@ -272,15 +272,24 @@ func (o *owner) newController(ctx context.Context, cfg Config, wm workerMode) (*
 		// BuildKit's build history stores every step's output (a secret a
 		// RUN step prints included): builds stay out of it (Internal)
 		// except those whose metadata file needs the provenance it records,
-		// which delete their record once read. The limit bounds what a
-		// client that died before deleting leaves.
-		HistoryConfig: &config.HistoryConfig{MaxEntries: &maxHistory},
+		// which delete their record once read (historyFilter keeps the
+		// output out). It is on only when the build that starts the
+		// controller needs it: on, it costs every build a few ms.
+		HistoryConfig: &config.HistoryConfig{MaxEntries: historyLimit(cfg.History)},
 		GracefulStop:  ctx.Done(),
 	})
 }
 
-// maxHistory is how many records BuildKit's build history keeps.
-var maxHistory int64 = 32
+// historyLimit is how many records BuildKit's build history keeps: 0,
+// none, unless on. The limit bounds what clients that died before
+// deleting their record leave.
+func historyLimit(on bool) *int64 {
+	n := int64(0)
+	if on {
+		n = 32
+	}
+	return &n
+}
 
 // boltOptions are the bolt options buildkitd opens its databases with.
 func boltOptions() *bolt.Options {

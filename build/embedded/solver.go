@@ -53,6 +53,10 @@ type Config struct {
 	// Debug turns BuildKit's log on in the user namespace's process, which
 	// writes it to its stderr.
 	Debug bool `json:"debug,omitempty"`
+	// History turns BuildKit's build history on, for the provenance it
+	// records (see RecordHistory), when this process starts the
+	// controller; a process sharing another's gets what that one chose.
+	History bool `json:"history,omitempty"`
 	// Notify, when not nil, is told of what happens besides builds, as it
 	// starts (and returns the function told when it ends): waiting for or
 	// sharing another process's solver, starting again, waiting for the

@@ -134,6 +134,10 @@ func showSecrets() bool {
 	return v
 }
 
+// gitDirEnv reports whether $GIT_DIR names the repository git reads,
+// wherever the context is.
+func gitDirEnv() bool { return os.Getenv("GIT_DIR") != "" }
+
 // metadataWarnings is BUILDX_METADATA_WARNINGS: the build's warnings in
 // its metadata file, as buildx writes them.
 func metadataWarnings() bool {

@@ -100,6 +100,9 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 	if err != nil {
 		return nil, err
 	}
+	if isEmbedded && prov == nil && wantsProvenance(opts) {
+		notice(status, NoticeNoProvenance)
+	}
 	if len(prov) > 0 {
 		resp.ExporterResponse = maps.Clone(resp.ExporterResponse)
 		if resp.ExporterResponse == nil {
@@ -109,6 +112,11 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 	}
 	return &Result{ExporterResponse: resp.ExporterResponse}, nil
 }
+
+// NoticeNoProvenance is the status of a build on the embedded builder
+// whose metadata file lacks its provenance: the build shared the solver
+// of a process that started it without BuildKit's build history.
+const NoticeNoProvenance = "WARNING: no buildx.build.provenance in the metadata file: this build shared the builder of another docker-build2 process, started without the build history that records it; build again, alone, for it"
 
 // provenance is the metadata's provenance of the build of opts that s has
 // just run, when the metadata carries it: read from s's build history,
@@ -122,6 +130,9 @@ func provenance(ctx context.Context, s solver, opts Options, platform string) (m
 	prov, found, err := historyProvenance(ctx, s.Client(), opts.RecordRef, opts.MetadataProvenance)
 	if _, isEmbedded := s.(*embedded.Solver); isEmbedded && found {
 		err = errors.Join(err, forgetHistory(context.WithoutCancel(ctx), s.Client(), opts.RecordRef))
+	}
+	if !found && err == nil {
+		return nil, nil
 	}
 	if err != nil || platform == "" {
 		return prov, err

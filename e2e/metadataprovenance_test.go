@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -98,4 +100,27 @@ func TestMetadataProvenance(t *testing.T) {
 	p, ok = metadataProvenance(t, meta, "buildx.build.provenance")
 	require.True(t, ok, "provenance from the remote builder: %s", readFile(t, meta))
 	assert.Equal(t, "https://mobyproject.org/buildkit@v1", p.BuildType)
+}
+
+// TestMetadataProvenanceSharedSolver: a build that shares the solver of
+// another process, started without the build history, says that its
+// metadata file has no provenance, and still succeeds.
+func TestMetadataProvenanceSharedSolver(t *testing.T) {
+	requireE2E(t)
+	state := t.TempDir()
+	slow := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo owner-started && sleep 4\n")})
+	owner, out := startBuild2(t, "--root", state, "--progress=plain", "--no-cache", "-o", "type=cacheonly", slow)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "owner-started") {
+		require.True(t, time.Now().Before(deadline), "the first build did not start: %s", out.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	meta := filepath.Join(t.TempDir(), "meta.json")
+	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo attached\n")})
+	r := mustSucceed(t, build2(t, "--root", state, "--progress=plain", "--metadata-file", meta, "-o", t.TempDir(), ctx))
+	assert.Contains(t, r.stderr, "shared the builder of another docker-build2 process")
+	_, ok := metadataProvenance(t, meta, "buildx.build.provenance")
+	assert.False(t, ok)
+	assert.Contains(t, readFile(t, meta), "buildx.build.ref", "the rest of the metadata is there")
+	require.NoError(t, owner.Wait(), out.String())
 }

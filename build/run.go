@@ -96,21 +96,33 @@ func (b *single) run(ctx context.Context, opts Options, status chan<- *client.So
 	if err := outs.finish(status); err != nil {
 		return nil, err
 	}
-	prov, err := provenance(ctx, b.s, opts, "")
+	meta, err := withProvenance(ctx, b.s, opts, resp.ExporterResponse, status)
 	if err != nil {
 		return nil, err
 	}
-	if isEmbedded && prov == nil && wantsProvenance(opts) {
+	return &Result{ExporterResponse: meta}, nil
+}
+
+// withProvenance is resp with the build's provenance added when its
+// metadata carries it (see provenance); an embedded builder that holds no
+// record of the build says so on status.
+func withProvenance(ctx context.Context, s solver, opts Options, resp map[string]string, status chan<- *client.SolveStatus) (map[string]string, error) {
+	prov, err := provenance(ctx, s, opts, "")
+	if err != nil {
+		return nil, err
+	}
+	if _, isEmbedded := s.(*embedded.Solver); isEmbedded && prov == nil && wantsProvenance(opts) {
 		notice(status, NoticeNoProvenance)
 	}
-	if len(prov) > 0 {
-		resp.ExporterResponse = maps.Clone(resp.ExporterResponse)
-		if resp.ExporterResponse == nil {
-			resp.ExporterResponse = map[string]string{}
-		}
-		maps.Copy(resp.ExporterResponse, prov)
+	if len(prov) == 0 {
+		return resp, nil
 	}
-	return &Result{ExporterResponse: resp.ExporterResponse}, nil
+	resp = maps.Clone(resp)
+	if resp == nil {
+		resp = map[string]string{}
+	}
+	maps.Copy(resp, prov)
+	return resp, nil
 }
 
 // NoticeNoProvenance is the status of a build on the embedded builder

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -56,6 +57,10 @@ func TestPluginMetadata(t *testing.T) {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &m), r.stdout)
 	assert.Equal(t, "0.1.0", m["SchemaVersion"])
+	// The version is the one the binary says it is (the metadata is
+	// answered before the rest of the program starts).
+	v := mustSucceed(t, docker(t, []string{"build2", "version"}))
+	assert.True(t, strings.HasPrefix(v.stdout, fmt.Sprintf("docker-build2 %s (", m["Version"])), "metadata version %v, version says %q", m["Version"], v.stdout)
 	m["Version"] = "<version>"
 	dt, err := json.MarshalIndent(m, "", "  ")
 	require.NoError(t, err)

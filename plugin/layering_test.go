@@ -17,7 +17,7 @@ const module = "github.com/docker-build2/docker-build2"
 var layering = map[string][]string{
 	"cmd/docker-build2":         {"plugin"},
 	"hack/docsgen":              {"plugin"},
-	"plugin":                    {"plugin/buildflags", "plugin/internal/clitest", "build", "build/bake", "build/imagetools", "build/nodes", "build/policy", "build/records", "progress", "secrets", "sshforward", "daemonconfig"},
+	"plugin":                    {"plugin/buildflags", "plugin/internal/clitest", "plugin/internal/fastmeta", "build", "build/bake", "build/imagetools", "build/nodes", "build/policy", "build/records", "progress", "secrets", "sshforward", "daemonconfig"},
 	"plugin/buildflags":         {"build", "build/policy"},
 	"build":                     {"build/embedded", "build/imageindex", "build/nodes", "build/policy", "build/remote", "build/usernet", "build/internal/atomicfile", "daemonconfig"},
 	"build/embedded":            {"build/statedir", "build/userns", "build/usernet", "build/remote", "daemonconfig"},
@@ -40,6 +40,7 @@ var layering = map[string][]string{
 	"bench/plot":                nil,
 	"build/internal/atomicfile": nil,
 	"plugin/internal/clitest":   nil,
+	"plugin/internal/fastmeta":  nil,
 }
 
 // TestLayering reads the real import graph (go list), tests included, and

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 
+	"github.com/docker-build2/docker-build2/plugin/internal/fastmeta"
 	"github.com/docker/cli/cli/debug"
 
 	"github.com/docker/cli/cli"
@@ -23,11 +24,11 @@ var Version = "v0.1.0-dev"
 // Metadata is what the docker CLI reads through docker-cli-plugin-metadata.
 func Metadata() metadata.Metadata {
 	return metadata.Metadata{
-		SchemaVersion:    "0.1.0",
-		Vendor:           "docker-build2",
+		SchemaVersion:    fastmeta.SchemaVersion,
+		Vendor:           fastmeta.Vendor,
 		Version:          Version,
-		ShortDescription: "Build images with an embedded BuildKit (no daemon needed)",
-		URL:              "https://github.com/docker-build2/docker-build2",
+		ShortDescription: fastmeta.ShortDescription,
+		URL:              fastmeta.URL,
 	}
 }
 

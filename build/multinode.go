@@ -13,6 +13,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/docker-build2/docker-build2/build/imageindex"
+	"github.com/docker-build2/docker-build2/build/imagetools"
 	"github.com/docker-build2/docker-build2/build/nodes"
 	"github.com/docker-build2/docker-build2/build/remote"
 	"github.com/moby/buildkit/client"
@@ -105,9 +106,13 @@ func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) 
 		// A platform with attestations is pushed as an index of its own:
 		// the merged index lists its manifests.
 		first := strings.TrimSpace(strings.Split(names, ",")[0])
-		dt, err := imageindex.Fetch(ctx, f.hosts, first, p.desc)
+		ref, err := imagetools.ParseRef(first)
 		if err != nil {
-			return "", fmt.Errorf("pushing %s: %w", first, err)
+			return "", fmt.Errorf("image name %q: %w", first, err)
+		}
+		dt, err := imagetools.New(f.hosts, nil).Fetch(ctx, ref, p.desc)
+		if err != nil {
+			return "", fmt.Errorf("pushing %s: reading %s: %w", first, p.desc.Digest, err)
 		}
 		ms, err := imageindex.Manifests(dt, *p.desc.Platform)
 		if err != nil {

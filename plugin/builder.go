@@ -336,6 +336,24 @@ func engine(dockerCLI command.Cli, n nodes.Node) (nodes.Engine, error) {
 	return dockerCLI.Client(), nil
 }
 
+// containerNodes calls fn with each docker-container node of b and the
+// Docker engine it runs on, stopping at the first error.
+func containerNodes(dockerCLI command.Cli, b *nodes.Builder, fn func(nodes.Node, nodes.Engine) error) error {
+	for _, n := range b.Nodes {
+		if n.Driver != nodes.DriverDockerContainer {
+			continue
+		}
+		e, err := engine(dockerCLI, n)
+		if err != nil {
+			return err
+		}
+		if err := fn(n, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // bootstrap starts the builder's docker-container nodes and checks that
 // every node answers.
 func bootstrap(ctx context.Context, dockerCLI command.Cli, b *nodes.Builder) error {
@@ -406,17 +424,10 @@ func removeBuilder(ctx context.Context, dockerCLI command.Cli, s nodes.Store, na
 	if err != nil {
 		return err
 	}
-	for _, n := range b.Nodes {
-		if n.Driver != nodes.DriverDockerContainer {
-			continue
-		}
-		e, err := engine(dockerCLI, n)
-		if err != nil {
-			return err
-		}
-		if err := nodes.RemoveContainer(ctx, e, n, keepState); err != nil {
-			return err
-		}
+	if err := containerNodes(dockerCLI, b, func(n nodes.Node, e nodes.Engine) error {
+		return nodes.RemoveContainer(ctx, e, n, keepState)
+	}); err != nil {
+		return err
 	}
 	return s.Remove(name)
 }
@@ -436,19 +447,9 @@ func newBuilderStopCommand(dockerCLI command.Cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, n := range b.Nodes {
-				if n.Driver != nodes.DriverDockerContainer {
-					continue
-				}
-				e, err := engine(dockerCLI, n)
-				if err != nil {
-					return err
-				}
-				if err := nodes.StopContainer(cmd.Context(), e, n); err != nil {
-					return err
-				}
-			}
-			return nil
+			return containerNodes(dockerCLI, b, func(n nodes.Node, e nodes.Engine) error {
+				return nodes.StopContainer(cmd.Context(), e, n)
+			})
 		},
 	}
 }

@@ -19,7 +19,7 @@ var layering = map[string][]string{
 	"hack/docsgen":              {"plugin"},
 	"plugin":                    {"plugin/buildflags", "plugin/internal/clitest", "plugin/internal/fastmeta", "build", "build/bake", "build/imagetools", "build/nodes", "build/policy", "build/records", "progress", "secrets", "sshforward", "daemonconfig"},
 	"plugin/buildflags":         {"build", "build/policy"},
-	"build":                     {"build/embedded", "build/imageindex", "build/nodes", "build/policy", "build/remote", "build/usernet", "build/internal/atomicfile", "daemonconfig"},
+	"build":                     {"build/embedded", "build/imageindex", "build/imagetools", "build/nodes", "build/policy", "build/remote", "build/usernet", "build/internal/atomicfile", "daemonconfig"},
 	"build/embedded":            {"build/statedir", "build/userns", "build/usernet", "build/remote", "daemonconfig"},
 	"build/nodes":               {"build/remote", "build/internal/atomicfile"},
 	"build/statedir":            nil,

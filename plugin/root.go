@@ -17,9 +17,9 @@ import (
 // Name is the plugin's name: the CLI runs it as `docker build2`.
 const Name = "build2"
 
-// Version is the plugin's version, set at link time with
-// -ldflags "-X github.com/docker-build2/docker-build2/plugin.Version=…".
-var Version = "v0.1.0-dev"
+// Version is the plugin's version: fastmeta's, which is set at link time
+// (hack/build), so that the metadata it answers and the commands agree.
+var Version = fastmeta.Version
 
 // Metadata is what the docker CLI reads through docker-cli-plugin-metadata.
 func Metadata() metadata.Metadata {

@@ -219,29 +219,3 @@ func Manifests(dt []byte, platform ocispecs.Platform) ([]ocispecs.Descriptor, er
 	}
 	return out, nil
 }
-
-// Fetch reads the blob desc of the repository of ref from its registry.
-func Fetch(ctx context.Context, hosts docker.RegistryHosts, ref string, desc ocispecs.Descriptor) ([]byte, error) {
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return nil, fmt.Errorf("image name %q: %w", ref, err)
-	}
-	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
-	f, err := resolver.Fetcher(ctx, named.Name()+"@"+desc.Digest.String())
-	if err != nil {
-		return nil, fmt.Errorf("reading %s@%s: %w", named.Name(), desc.Digest, err)
-	}
-	rc, err := f.Fetch(ctx, desc)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s@%s: %w", named.Name(), desc.Digest, err)
-	}
-	defer func() { _ = rc.Close() }()
-	dt, err := io.ReadAll(io.LimitReader(rc, maxSmallBlob+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s@%s: %w", named.Name(), desc.Digest, err)
-	}
-	if digest.FromBytes(dt) != desc.Digest {
-		return nil, fmt.Errorf("reading %s@%s: the registry's content does not match its digest", named.Name(), desc.Digest)
-	}
-	return dt, nil
-}

@@ -16,7 +16,7 @@ import "os"
 
 // Version is docker-build2's version, stamped at build time with
 // -ldflags "-X github.com/docker-build2/docker-build2/plugin/internal/fastmeta.Version=…"
-// (hack/build stamps plugin.Version with the same value).
+// (hack/build); plugin.Version is this.
 var Version = "v0.1.0-dev"
 
 // The metadata's fixed fields; package plugin's Metadata has the same.

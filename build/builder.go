@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/docker-build2/docker-build2/build/embedded"
@@ -79,6 +80,9 @@ type Target struct {
 	// provenance BuildKit's build history records (Options'
 	// MetadataProvenance): the history is on only then.
 	History bool
+	// SolverIdle is how long the embedded solver keeps serving after this
+	// process is done with it (embedded.Config's Idle).
+	SolverIdle time.Duration
 	// Boot, when set, starts the nodes of a named builder that run on a
 	// Docker engine (docker-container) and are not running, before Open
 	// reaches them, as buildx boots a builder on its first build; each
@@ -95,7 +99,7 @@ func Open(ctx context.Context, t Target) (Builder, error) {
 	switch {
 	case name == "" || name == nodes.Default:
 		s, err := embedded.Open(ctx, embedded.Config{
-			Root: t.Root, Daemon: t.Daemon, CertsDir: t.CertsDir, Log: t.Log, History: t.History,
+			Root: t.Root, Daemon: t.Daemon, CertsDir: t.CertsDir, Log: t.Log, History: t.History, Idle: t.SolverIdle,
 			Notify: func(msg string) func() {
 				done := step(t.Status, msg)
 				return func() { done(nil) }

@@ -74,22 +74,31 @@ const counterStep = `RUN --mount=type=cache,id=e2e-counter,target=/c echo shared
 
 // TestConcurrentBuilds: builds started while another process builds on the
 // same state dir share its solver, the step they all have runs once, and
-// the serving process, done with its own build first, stays until theirs
-// are done.
+// the solver, the serving process done with its own build first, serves
+// theirs to the end: the process stays until they are done with
+// --solver-idle=0, and exits at once otherwise, its solver lingering.
 //
 // Which process ends last is not asserted from exit times: a client closes
 // its connection just before it exits, and the holder may exit in between.
 // The holder's notice that it waits for the others is what shows it stayed.
 func TestConcurrentBuilds(t *testing.T) {
 	requireE2E(t)
+	for _, idle := range []string{"0", "1m"} {
+		t.Run("idle-"+idle, func(t *testing.T) { concurrentBuilds(t, idle) })
+	}
+}
+
+func concurrentBuilds(t *testing.T, idle string) {
+	t.Helper()
 	state := t.TempDir()
+	stopLingering(t, state)
 	dir := t.TempDir()
 
 	// The holder's build is the shared step alone; the others add a step
 	// of their own after it, so they need the solver after the holder's
 	// build is over.
 	holderCtx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\n" + counterStep + "\n")})
-	holder, holderOut := startBuild2(t, "--root", state, "--progress=plain", "-o", filepath.Join(dir, "holder"), holderCtx)
+	holder, holderOut := startBuild2(t, "--root", state, "--solver-idle="+idle, "--progress=plain", "-o", filepath.Join(dir, "holder"), holderCtx)
 	waitFor(t, holderOut, "shared-step-running")
 
 	var wg sync.WaitGroup
@@ -109,8 +118,12 @@ func TestConcurrentBuilds(t *testing.T) {
 
 	require.Equal(t, 0, exitCode(holderErr), holderOut.String())
 	assert.NotContains(t, holderOut.String(), "sharing the builder of another docker-build2 process")
-	assert.Contains(t, holderOut.String(), "waiting for the builds of other docker-build2 processes sharing this builder to finish",
-		"the holder stayed for the builds attached to it")
+	if idle == "0" {
+		assert.Contains(t, holderOut.String(), "waiting for the builds of other docker-build2 processes sharing this builder to finish",
+			"the holder stayed for the builds attached to it")
+	} else {
+		assert.NotContains(t, holderOut.String(), "waiting for the builds", "the holder's solver serves them after it exits")
+	}
 	for i, r := range results {
 		require.Equal(t, 0, r.code, "build %d:\n%s", i, r.stderr)
 		assert.Equal(t, fmt.Sprintf("own-%d", i), readFile(t, filepath.Join(dir, fmt.Sprint(i), "own.txt")))

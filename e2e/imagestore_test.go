@@ -187,6 +187,7 @@ func contentBytes(t *testing.T, state string) int64 {
 func TestDiskUsageAndPruneKeepImages(t *testing.T) {
 	requireE2E(t)
 	state := t.TempDir()
+	stopLingering(t, state)
 	const name = "e2e-du-base"
 	base := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN dd if=/dev/urandom of=/big bs=1000 count=3000\n")})
 	mustSucceed(t, build2(t, "--root", state, "-t", name, base))
@@ -203,7 +204,10 @@ func TestDiskUsageAndPruneKeepImages(t *testing.T) {
 	_, ok = summary(r.stdout, "Shared")
 	assert.True(t, ok, "the records of the image's layers are shared: %s", r.stdout)
 
-	// A du sharing the solver of a running build sees the same images.
+	// A du sharing the solver of a running build sees the same images
+	// (the solver the commands above left serving stops first, so that
+	// the build serves the state dir).
+	require.True(t, stopSolver(t, state))
 	holder, holderOut := startBuild2(t, "--root", state, "--progress=plain", "--no-cache", "-o", t.TempDir(),
 		writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN echo holding-the-solver && sleep 3\n")}))
 	waitFor(t, holderOut, "holding-the-solver")

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,7 +46,19 @@ func newUnprivileged(t *testing.T, withRanges bool) unprivileged {
 	}
 	out, err := exec.Command("useradd", append(args, name)...).CombinedOutput()
 	require.NoError(t, err, "useradd: %s", out)
+	home := filepath.Join("/home", name) // useradd -m's, checked below
 	t.Cleanup(func() {
+		// A solver the user's builds left serving (--solver-idle) stops
+		// when asked; the user's processes are gone before userdel.
+		marks, _ := filepath.Glob(filepath.Join(home, "*", "buildkitd.idle"))
+		more, _ := filepath.Glob(filepath.Join(home, ".local", "share", "docker-build2", "buildkitd.idle"))
+		for _, m := range append(marks, more...) {
+			_ = os.Remove(m)
+		}
+		for deadline := time.Now().Add(10 * time.Second); exec.Command("pgrep", "-u", name).Run() == nil && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = exec.Command("pkill", "-KILL", "-u", name).Run()
 		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil {
 			t.Logf("userdel %s: %v: %s", name, err, out)
 		}
@@ -59,6 +72,7 @@ func newUnprivileged(t *testing.T, withRanges bool) unprivileged {
 	require.NoError(t, err)
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	require.Equal(t, home, u.HomeDir)
 	usr := unprivileged{name: name, uid: uid, gid: gid, home: u.HomeDir}
 	plugins := filepath.Join(usr.home, ".docker", "cli-plugins")
 	require.NoError(t, os.MkdirAll(plugins, 0o755))

@@ -87,7 +87,7 @@ func runBake(ctx context.Context, dockerCLI command.Cli, args []string, o *bakeO
 	if err != nil {
 		return err
 	}
-	daemonCfg, err := daemonconfig.LoadFile(o.state.daemonConfig)
+	daemonCfg, err := o.state.loadDaemon()
 	if err != nil {
 		return err
 	}

@@ -141,7 +141,7 @@ func addBuildFlags(cmd *cobra.Command, opts *buildOptions) {
 // runBuild builds on BuildKit, or hands the build to the Docker engine's
 // legacy builder when BuildKit is off.
 func runBuild(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, contextArg string, o *buildOptions) error {
-	daemonCfg, err := daemonconfig.LoadFile(o.state.daemonConfig)
+	daemonCfg, err := o.state.loadDaemon()
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/plugin/buildflags"
@@ -33,6 +34,22 @@ func builtinRoot() string {
 		return filepath.Join(home, ".local", "share", "docker-build2")
 	}
 	return filepath.Join(os.TempDir(), "docker-build2")
+}
+
+// defaultSolverIdle is how long the embedded solver keeps serving after a
+// build unless --solver-idle says: long enough for the next build of an
+// edit-build loop or a script, short enough to hold no memory for long.
+func defaultSolverIdle() (time.Duration, error) {
+	const builtin = 10 * time.Second
+	v := os.Getenv("DOCKER_BUILD2_SOLVER_IDLE")
+	if v == "" {
+		return builtin, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return builtin, fmt.Errorf("invalid DOCKER_BUILD2_SOLVER_IDLE %q: want a duration such as 10s, or 0 to stop the solver with each build", v)
+	}
+	return d, nil
 }
 
 func defaultProgress() string {

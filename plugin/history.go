@@ -43,7 +43,7 @@ defaults; maxEntries 0 turns recording off).`,
 // limits of builder.history in its daemon.json. A record file that does
 // not parse is skipped with a warning on stderr.
 func openRecords(dockerCLI command.Cli, o stateOptions) (*records.Store, error) {
-	cfg, err := daemonconfig.LoadFile(o.daemonConfig)
+	cfg, err := o.loadDaemon()
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/build/imagetools"
-	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/debug"
 	"github.com/spf13/cobra"
@@ -42,7 +41,7 @@ func addRegistryFlags(flags *pflag.FlagSet, o *registryOptions) {
 // resolver reaches registries as builds do, with the docker config's
 // credentials.
 func (o registryOptions) resolver(dockerCLI command.Cli) (*imagetools.Resolver, error) {
-	cfg, err := daemonconfig.LoadFile(o.state.daemonConfig)
+	cfg, err := o.state.loadDaemon()
 	if err != nil {
 		return nil, err
 	}

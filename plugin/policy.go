@@ -8,7 +8,6 @@ import (
 
 	"github.com/docker-build2/docker-build2/build"
 	"github.com/docker-build2/docker-build2/build/policy"
-	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker-build2/docker-build2/plugin/buildflags"
 	buildxpolicy "github.com/docker/buildx/policy"
 	"github.com/docker/buildx/util/confutil"
@@ -48,7 +47,7 @@ func addPolicyBuilderFlags(flags *pflag.FlagSet, o *policyBuilderOptions) {
 // open opens the builder's source resolver, with the docker config's
 // registry credentials; closing it closes the builder.
 func (o policyBuilderOptions) open(ctx context.Context, dockerCLI command.Cli) (*policy.Resolver, error) {
-	daemonCfg, err := daemonconfig.LoadFile(o.state.daemonConfig)
+	daemonCfg, err := o.state.loadDaemon()
 	if err != nil {
 		return nil, err
 	}

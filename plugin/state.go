@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/containerd/console"
 	"github.com/docker-build2/docker-build2/build"
@@ -20,13 +21,29 @@ type stateOptions struct {
 	root         string
 	daemonConfig string
 	certsDir     string
+	solverIdle   time.Duration
+	// solverIdleEnv is $DOCKER_BUILD2_SOLVER_IDLE's error, told when the
+	// state is used.
+	solverIdleEnv error
 }
 
 func addStateFlags(flags *pflag.FlagSet, o *stateOptions) {
+	var idle time.Duration
+	idle, o.solverIdleEnv = defaultSolverIdle()
+	flags.DurationVar(&o.solverIdle, "solver-idle", idle, "How long the embedded builder's solver keeps serving after a build, for the next ones (0: it stops with each build); $DOCKER_BUILD2_SOLVER_IDLE sets the default")
 	flags.StringVar(&o.root, "root", defaultRoot(), "State directory of the embedded builder; $DOCKER_BUILD2_ROOT sets the default")
 	flags.StringVar(&o.daemonConfig, "daemon-config", defaultDaemonConfig(), "daemon.json the embedded builder applies (builder.gc, builder.entitlements, registry-mirrors, insecure-registries); $DOCKER_BUILD2_DAEMON_CONFIG sets the default")
 	flags.StringVar(&o.certsDir, "certs-dir", defaultCertsDir(), "Registry certificates in docker's certs.d layout; $DOCKER_BUILD2_CERTS_DIR sets the default")
 	_ = flags.MarkHidden("certs-dir")
+}
+
+// loadDaemon reads the daemon.json the embedded builder applies, once the
+// state options are known to be valid.
+func (o stateOptions) loadDaemon() (*daemonconfig.Config, error) {
+	if o.solverIdleEnv != nil {
+		return nil, o.solverIdleEnv
+	}
+	return daemonconfig.LoadFile(o.daemonConfig)
 }
 
 // target is the builder a command opens: the one named, with the embedded
@@ -46,6 +63,7 @@ func (o stateOptions) target(dockerCLI command.Cli, daemonCfg *daemonconfig.Conf
 		Credentials: registryCredentials(dockerCLI),
 		Status:      status,
 		Boot:        bootNodes(dockerCLI),
+		SolverIdle:  o.solverIdle,
 	}
 }
 

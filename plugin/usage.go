@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/docker-build2/docker-build2/build"
-	"github.com/docker-build2/docker-build2/daemonconfig"
 	"github.com/docker-build2/docker-build2/progress"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/go-units"
@@ -31,7 +30,7 @@ func withBuilder(ctx context.Context, dockerCLI command.Cli, o stateOptions, fn 
 // withNamedBuilder is withBuilder on the builder name ("" for the current
 // one), as --builder names it.
 func withNamedBuilder(ctx context.Context, dockerCLI command.Cli, o stateOptions, name string, fn func(build.Builder) error) error {
-	daemonCfg, err := daemonconfig.LoadFile(o.daemonConfig)
+	daemonCfg, err := o.loadDaemon()
 	if err != nil {
 		return err
 	}

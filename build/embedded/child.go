@@ -2,12 +2,16 @@ package embedded
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
+	"time"
 
 	"github.com/docker-build2/docker-build2/build/statedir"
 	"github.com/docker-build2/docker-build2/build/userns"
@@ -64,9 +68,48 @@ func serveChild(ctx context.Context, conf []byte, stderr io.Writer) (io.Closer, 
 	if err != nil {
 		return nil, err
 	}
-	return closerFunc(func() error { return o.close(ctx, cfg.Notify) }), nil
+	return &childSolver{o: o, ctx: ctx, cfg: cfg, id: identity(conf)}, nil
 }
 
-type closerFunc func() error
+// childSolver is the controller of the solver's own process.
+type childSolver struct {
+	o   *owner
+	ctx context.Context
+	cfg Config
+	id  string // identity, for processes that find it lingering
+}
 
-func (f closerFunc) Close() error { return f() }
+func (c *childSolver) Close() error { return c.o.close(c.ctx, c.cfg.Notify) }
+
+// Linger serves other processes until idle passes with none attached.
+func (c *childSolver) Linger(ctx context.Context, idle time.Duration) {
+	_ = c.o.shared.Linger(ctx, c.cfg.Root, c.id, idle)
+}
+
+// identity names a solver by its configuration, the registry
+// certificates it read at start and the binary it runs: a process shares
+// a lingering solver only when it would start the same.
+func identity(conf []byte) string {
+	h := sha256.New()
+	h.Write(conf)
+	stamp := func(path string) {
+		if st, err := os.Stat(path); err == nil {
+			fmt.Fprintf(h, "\n%s %d %d", path, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	stamp("/proc/self/exe")
+	var cfg Config
+	if json.Unmarshal(conf, &cfg) == nil && cfg.CertsDir != "" {
+		// <dir>/<host>/{ca.crt,client.cert,client.key}: two levels.
+		hosts, _ := os.ReadDir(cfg.CertsDir)
+		for _, host := range hosts {
+			dir := filepath.Join(cfg.CertsDir, host.Name())
+			stamp(dir)
+			files, _ := os.ReadDir(dir)
+			for _, f := range files {
+				stamp(filepath.Join(dir, f.Name()))
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

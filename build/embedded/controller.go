@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -74,6 +75,8 @@ func startOwner(ctx context.Context, cfg Config, lock *flock.Flock, wm workerMod
 	if statedir.Stale(cfg.Root) {
 		statedir.Recover(cfg.Root)
 	}
+	// The mark of a lingering holder that died.
+	_ = os.Remove(statedir.IdlePath(cfg.Root))
 	defer func() {
 		if retErr != nil {
 			_ = o.close(ctx, nil)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docker-build2/docker-build2/build/statedir"
 	"github.com/gofrs/flock"
@@ -280,4 +281,61 @@ func TestOpenErrors(t *testing.T) {
 		return
 	}
 	assert.EqualError(t, err, "no state directory given")
+}
+
+// TestSolverLingers: with Idle, the solver's process keeps serving after
+// the process that started it closed it: the next Open on the same state
+// dir with the same configuration shares it silently; one with another
+// configuration asks it to stop and starts its own; one with no idle time
+// of its own stops it once done.
+func TestSolverLingers(t *testing.T) {
+	requireSolver(t)
+	t.Parallel()
+	takeSlot(t)
+	root := t.TempDir()
+	ctxDir := writeContext(t, "FROM scratch\nCOPY rootfs/ /\nRUN echo lingered > /a.txt\n")
+
+	first := openSolver(t, Config{Root: root, Idle: time.Minute})
+	_, err := os.Stat(statedir.IdlePath(root))
+	require.ErrorIs(t, err, os.ErrNotExist, "not idle while its process uses it")
+	_, _, err = solveDockerfile(t, first, ctxDir)
+	require.NoError(t, err)
+	require.NoError(t, first.Close())
+	requireLocked(t, root, true)
+	assert.FileExists(t, statedir.IdlePath(root), "the solver lingers")
+	lingeringID, err := os.ReadFile(statedir.IdlePath(root))
+	require.NoError(t, err)
+
+	var notes notices
+	second := openSolver(t, Config{Root: root, Idle: time.Minute, Notify: notes.add})
+	assert.IsType(t, attached{}, second.mode, "the same configuration shares the lingering solver")
+	out, _, err := solveDockerfile(t, second, ctxDir)
+	require.NoError(t, err)
+	assert.Equal(t, "lingered", readOut(t, out, "a.txt"))
+	require.NoError(t, second.Close())
+	assert.Empty(t, notes.list(), "sharing a lingering solver is silent")
+
+	// Another configuration (here: the build history on) replaces it.
+	third := openSolver(t, Config{Root: root, Idle: time.Minute, History: true})
+	_, owns := third.mode.(childClient)
+	require.True(t, owns, "another configuration starts a solver of its own")
+	require.NoError(t, third.Close())
+	thirdID, err := os.ReadFile(statedir.IdlePath(root))
+	require.NoError(t, err)
+	assert.NotEqual(t, string(lingeringID), string(thirdID))
+
+	// No idle time of its own: it stops the lingering solver once done.
+	fourth := openSolver(t, Config{Root: root, History: true})
+	assert.IsType(t, attached{}, fourth.mode)
+	require.NoError(t, fourth.Close())
+	require.Eventually(t, func() bool {
+		l, err := statedir.TryLock(root)
+		if err != nil {
+			return false
+		}
+		_ = l.Unlock()
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "the lingering solver stopped")
+	assert.NoFileExists(t, statedir.IdlePath(root))
+	assert.NoFileExists(t, statedir.SocketPath(root))
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/docker-build2/docker-build2/build/statedir"
 	"github.com/docker-build2/docker-build2/build/userns"
@@ -57,6 +58,11 @@ type Config struct {
 	// records (see RecordHistory), when this process starts the
 	// controller; a process sharing another's gets what that one chose.
 	History bool `json:"history,omitempty"`
+	// Idle is how long the solver's own process keeps serving after the
+	// process that started it closed it, for the next builds; 0 stops it
+	// with that process. It does not linger after an interrupted build,
+	// or with Log set (its log goes to the stderr of that process).
+	Idle time.Duration `json:"-"`
 	// Notify, when not nil, is told of what happens besides builds, as it
 	// starts (and returns the function told when it ends): waiting for or
 	// sharing another process's solver, starting again, waiting for the
@@ -102,19 +108,37 @@ type mode interface {
 }
 
 // attached builds on the controller of another process on the state dir.
-type attached struct{}
+// With no idle time of its own, it asks a lingering controller to stop
+// once no build is attached.
+type attached struct {
+	root string
+	idle time.Duration
+}
 
 func (attached) client(ctx context.Context, root string) (*client.Client, error) {
 	return statedir.Attach(ctx, root)
 }
 
-func (attached) close(context.Context, statedir.Notify) error { return nil }
+func (a attached) close(context.Context, statedir.Notify) error {
+	if a.idle == 0 {
+		_ = os.Remove(statedir.IdlePath(a.root))
+	}
+	return nil
+}
 
 // childClient is the client of the controller this process started in a
 // process of its own (in a user namespace for a user who is not root).
-type childClient struct{ child *userns.Child }
+type childClient struct {
+	child *userns.Child
+	idle  time.Duration
+}
 
-func (c childClient) close(ctx context.Context, _ statedir.Notify) error { return c.child.Stop(ctx) }
+func (c childClient) close(ctx context.Context, _ statedir.Notify) error {
+	if c.idle > 0 && (ctx == nil || context.Cause(ctx) == nil) {
+		return c.child.Linger(ctx, c.idle)
+	}
+	return c.child.Stop(ctx)
+}
 
 // Open starts the embedded solver on cfg.Root, or attaches to the process
 // that serves it. It waits for the state-dir lock (telling cfg.Notify)
@@ -151,12 +175,16 @@ func Open(ctx context.Context, cfg Config) (*Solver, error) {
 
 // open attaches to the process serving the state dir, or becomes it.
 func (s *Solver) open(ctx context.Context) error {
-	m, c, err := statedir.Acquire(ctx, s.cfg.Root, s.own, s.cfg.notify)
+	conf, err := childConf(s.cfg)
+	if err != nil {
+		return err
+	}
+	m, c, err := statedir.Acquire(ctx, s.cfg.Root, identity(conf), s.own, s.cfg.notify)
 	if err != nil {
 		return err
 	}
 	if c != nil {
-		m = attached{}
+		m = attached{root: s.cfg.Root, idle: s.cfg.Idle}
 	} else if c, err = m.client(ctx, s.cfg.Root); err != nil {
 		_ = m.close(ctx, nil)
 		return err
@@ -189,8 +217,7 @@ func ownRoot(ctx context.Context, cfg Config) (mode, error) {
 // namespaces ns; it returns statedir.ErrBusy while another process holds
 // the state dir.
 func startChild(ctx context.Context, cfg Config, ns userns.Namespaces) (mode, error) {
-	cfg.Debug = cfg.Log != nil
-	conf, err := json.Marshal(cfg)
+	conf, err := childConf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +228,17 @@ func startChild(ctx context.Context, cfg Config, ns userns.Namespaces) (mode, er
 	if err != nil {
 		return nil, err
 	}
-	return childClient{child: child}, nil
+	idle := cfg.Idle
+	if cfg.Log != nil {
+		idle = 0
+	}
+	return childClient{child: child, idle: idle}, nil
+}
+
+// childConf is what the solver's own process gets as its configuration.
+func childConf(cfg Config) ([]byte, error) {
+	cfg.Debug = cfg.Log != nil
+	return json.Marshal(cfg)
 }
 
 func (childClient) client(ctx context.Context, root string) (*client.Client, error) {

@@ -49,6 +49,7 @@ func (s *Server) HandleConn(ctx context.Context, st stats.ConnStats) {
 	case *stats.ConnBegin:
 		s.conns.Add(1)
 	case *stats.ConnEnd:
+		s.last.Store(time.Now().UnixNano())
 		s.conns.Add(-1)
 	}
 }
@@ -115,6 +116,42 @@ func (s *Server) Drain(ctx context.Context, notify Notify) {
 		}
 		s.stop()
 	})
+}
+
+// lingerPoll is how often a lingering holder looks whether it is idle.
+const lingerPoll = 50 * time.Millisecond
+
+// Linger keeps serving after the process that started the holder exited:
+// it marks root as lingering with the holder's identity id (IdlePath)
+// and returns once no other process has been attached for idle, once the
+// mark was removed (another process wants a holder of another identity)
+// and none is attached, or when ctx is done. It stops accepting
+// connections before it removes the mark, so that a process that finds no
+// mark never attaches to a holder that is leaving.
+func (s *Server) Linger(ctx context.Context, root, id string, idle time.Duration) error {
+	if err := os.WriteFile(IdlePath(root), []byte(id), 0o600); err != nil {
+		return fmt.Errorf("marking the builder idle: %w", err)
+	}
+	defer func() { _ = os.Remove(IdlePath(root)) }()
+	since := time.Now()
+	for {
+		busy := s.inflight.Load() > 0 || s.conns.Load() > 0
+		if last := time.Unix(0, s.last.Load()); last.After(since) {
+			since = last
+		}
+		if !busy {
+			if _, err := os.Stat(IdlePath(root)); err != nil || time.Since(since) >= idle {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(lingerPoll):
+		}
+	}
+	s.stop()
+	return nil
 }
 
 func (s *Server) stop() {

@@ -3,7 +3,7 @@
 // serves it on <root>/buildkitd.sock (owner only); another that finds the
 // lock taken attaches to the socket and builds there, sharing the cache and
 // deduplicating identical steps. The holder stays until the builds attached
-// to it are done.
+// to it are done, and may keep serving for a while after (Linger).
 //
 // Acquire is the one acquire-or-attach loop, for root and for users whose
 // solver runs in a user namespace; Server is the holder's side; Recover
@@ -31,6 +31,12 @@ func LockPath(root string) string { return filepath.Join(root, "buildkitd.lock")
 // SocketPath is where the holder of root serves its solver.
 func SocketPath(root string) string { return filepath.Join(root, "buildkitd.sock") }
 
+// IdlePath marks a holder that keeps serving after the process that
+// started it exited: it holds the identity of the solver (its
+// configuration and binary), and removing it asks the holder to stop as
+// soon as no build is attached.
+func IdlePath(root string) string { return filepath.Join(root, "buildkitd.idle") }
+
 // ErrBusy says another process holds the state dir but does not serve it
 // (yet, or any more): it is starting or exiting.
 var ErrBusy = errors.New("the state dir is held by another process")
@@ -56,17 +62,37 @@ const (
 // root without serving it; Acquire then tries both again until ctx is
 // done. It never waits silently: notify hears once that it shares another
 // process's solver, or that it waits (until the wait ends).
-func Acquire[T any](ctx context.Context, root string, own func(context.Context) (T, error), notify Notify) (owned T, attached *client.Client, err error) {
+//
+// A holder that lingers after its process exited (IdlePath) is shared
+// silently when its identity is want; one with another identity (another
+// configuration, another binary) is asked to stop, and Acquire owns root
+// once it did.
+func Acquire[T any](ctx context.Context, root, want string, own func(context.Context) (T, error), notify Notify) (owned T, attached *client.Client, err error) {
 	waited := func() {}
 	defer func() { waited() }()
 	told := false
+	var replaced os.FileInfo // the socket of a holder asked to stop
 	start := time.Now()
 	for {
-		if c, err := Attach(ctx, root); err == nil {
-			waited()
-			waited = func() {}
-			notify(fmt.Sprintf(NoticeSharing, root))()
-			return owned, c, nil
+		if !sameSocket(root, replaced) {
+			if c, err := Attach(ctx, root); err == nil {
+				id, idle := lingering(root)
+				switch {
+				case idle && id == want:
+					waited()
+					waited = func() {}
+					return owned, c, nil
+				case idle:
+					_ = c.Close()
+					replaced, _ = os.Stat(SocketPath(root))
+					_ = os.Remove(IdlePath(root))
+				default:
+					waited()
+					waited = func() {}
+					notify(fmt.Sprintf(NoticeSharing, root))()
+					return owned, c, nil
+				}
+			}
 		}
 		owned, err = own(ctx)
 		if err == nil {
@@ -87,6 +113,24 @@ func Acquire[T any](ctx context.Context, root string, own func(context.Context) 
 		case <-time.After(retry):
 		}
 	}
+}
+
+// sameSocket reports whether root's socket is still the one of st.
+func sameSocket(root string, st os.FileInfo) bool {
+	if st == nil {
+		return false
+	}
+	cur, err := os.Stat(SocketPath(root))
+	return err == nil && os.SameFile(cur, st)
+}
+
+// lingering reports whether root's holder lingers, and its identity.
+func lingering(root string) (id string, ok bool) {
+	dt, err := os.ReadFile(IdlePath(root))
+	if err != nil {
+		return "", false
+	}
+	return string(dt), true
 }
 
 // TryLock takes root's lock, or returns ErrBusy when another process has it.

@@ -74,7 +74,7 @@ func TestAcquireWaitsForBusy(t *testing.T) {
 			o := &busyOwner{busy: tc.busy}
 			var n notices
 			start := time.Now()
-			owned, c, err := Acquire(t.Context(), root, o.own, n.add)
+			owned, c, err := Acquire(t.Context(), root, "", o.own, n.add)
 			require.NoError(t, err)
 			assert.Nil(t, c, "nobody serves root to attach to")
 			assert.Equal(t, "owned", owned)
@@ -95,7 +95,7 @@ func TestAcquireOtherError(t *testing.T) {
 	o := &busyOwner{err: failed}
 	var n notices
 	start := time.Now()
-	owned, c, err := Acquire(t.Context(), t.TempDir(), o.own, n.add)
+	owned, c, err := Acquire(t.Context(), t.TempDir(), "", o.own, n.add)
 	require.ErrorIs(t, err, failed)
 	assert.Empty(t, owned)
 	assert.Nil(t, c)
@@ -124,7 +124,7 @@ func TestAcquireCanceled(t *testing.T) {
 			o := &busyOwner{busy: 1 << 30}
 			var n notices
 			start := time.Now()
-			_, c, err := Acquire(ctx, root, o.own, n.add)
+			_, c, err := Acquire(ctx, root, "", o.own, n.add)
 			require.ErrorIs(t, err, tc.cause)
 			assert.Nil(t, c)
 			assert.Less(t, time.Since(start), tc.after+time.Second, "it stops soon after the cancel")
@@ -266,5 +266,71 @@ func TestServerDrainWaits(t *testing.T) {
 	case <-finished:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Drain ignored its context")
+	}
+}
+
+// TestServerLinger: a lingering holder marks root with its identity, keeps
+// serving while a process is attached and for idle after, then stops
+// serving before it removes the mark.
+func TestServerLinger(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	s := &Server{}
+	srv := grpc.NewServer(grpc.StatsHandler(s))
+	t.Cleanup(srv.Stop)
+	require.NoError(t, s.Serve(srv, root))
+	s.conns.Add(1) // a process attached
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		assert.NoError(t, s.Linger(t.Context(), root, "id-1", 300*time.Millisecond))
+	}()
+	require.Eventually(t, func() bool { id, ok := lingering(root); return ok && id == "id-1" }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("Linger returned with a process attached")
+	default:
+	}
+	s.last.Store(time.Now().UnixNano())
+	s.conns.Add(-1)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Linger did not end once idle")
+	}
+	assert.NoFileExists(t, SocketPath(root))
+	assert.NoFileExists(t, IdlePath(root))
+}
+
+// TestServerLingerAskedToStop: removing the mark stops an idle holder at
+// once, and a done context stops it too.
+func TestServerLingerAskedToStop(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"mark removed", "context done"} {
+		t.Run(how, func(t *testing.T) {
+			root := t.TempDir()
+			s := &Server{}
+			ctx, cancel := context.WithCancelCause(t.Context())
+			defer cancel(nil)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				assert.NoError(t, s.Linger(ctx, root, "id", time.Hour))
+			}()
+			require.Eventually(t, func() bool { _, ok := lingering(root); return ok }, 5*time.Second, 10*time.Millisecond)
+			if how == "mark removed" {
+				require.NoError(t, os.Remove(IdlePath(root)))
+			} else {
+				cancel(errors.New("stopped"))
+			}
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("Linger did not stop (%s)", how)
+			}
+			assert.NoFileExists(t, IdlePath(root))
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrBusy is what a serve function returns when another process holds the
@@ -30,8 +31,11 @@ type childStatus struct {
 	// Busy: another process holds the state dir (it is starting or exiting).
 	Busy bool `json:"busy,omitempty"`
 	// NoPID: /proc could not be mounted in the new PID namespace.
-	NoPID bool   `json:"noPID,omitempty"`
-	Error string `json:"error,omitempty"`
+	NoPID bool `json:"noPID,omitempty"`
+	// Lingering acknowledges Child.Linger: the process no longer dies
+	// with its parent.
+	Lingering bool   `json:"lingering,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Namespaces are the namespaces Start puts the process in, besides a mount
@@ -79,9 +83,10 @@ func (ns Namespaces) cloneFlags() uintptr {
 
 // Child is the parent's handle on the namespace's process.
 type Child struct {
-	cmd  *exec.Cmd
-	ctl  *os.File // closing it tells the process this one is done
-	done chan error
+	cmd    *exec.Cmd
+	ctl    *os.File // closing it tells the process this one is done
+	status *os.File // the process's status lines after the first
+	done   chan error
 }
 
 // Start starts this binary in the namespaces ns with conf, which Run hands
@@ -100,9 +105,13 @@ func Start(ctx context.Context, conf []byte, ns Namespaces) (*Child, error) {
 		_ = ctlW.Close()
 		return nil, err
 	}
-	defer func() { _ = statR.Close() }()
 	cmd := ns.command(conf, ctlR, statW)
-	child := &Child{cmd: cmd, ctl: ctlW, done: make(chan error, 1)}
+	child := &Child{cmd: cmd, ctl: ctlW, status: statR, done: make(chan error, 1)}
+	defer func() {
+		if child.status == nil {
+			_ = statR.Close()
+		}
+	}()
 	err = startLocked(cmd, child.done)
 	_ = ctlR.Close()
 	_ = statW.Close()
@@ -114,6 +123,7 @@ func Start(ctx context.Context, conf []byte, ns Namespaces) (*Child, error) {
 		return nil, cloneError(err)
 	}
 	fail := func(err error) (*Child, error) {
+		child.status = nil
 		_ = cmd.Process.Kill()
 		_ = ctlW.Close()
 		_ = child.wait()
@@ -130,11 +140,13 @@ func Start(ctx context.Context, conf []byte, ns Namespaces) (*Child, error) {
 
 	st, err := readStatus(ctx, statR)
 	if err != nil {
+		child.status = nil
 		return fail(err)
 	}
 	if st.Ready {
 		return child, nil
 	}
+	child.status = nil
 	_ = ctlW.Close()
 	_ = child.wait()
 	switch {
@@ -202,6 +214,28 @@ func startLocked(cmd *exec.Cmd, done chan<- error) error {
 }
 
 func (c *Child) wait() error { return <-c.done }
+
+// lingerFormat is the message Linger writes on the control pipe.
+const lingerFormat = "linger %d\n"
+
+// Linger tells the namespace's process to keep serving, when it can
+// (its solver is a Lingerer), until idle passes with no build attached;
+// it returns once the process no longer dies with this one. When the
+// process cannot linger, Linger waits for it to exit, as Stop does.
+func (c *Child) Linger(ctx context.Context, idle time.Duration) error {
+	defer func() { _ = c.status.Close() }()
+	_, err := fmt.Fprintf(c.ctl, lingerFormat, int64(idle))
+	_ = c.ctl.Close()
+	if err == nil {
+		ackCtx, cancel := context.WithTimeoutCause(ctx, 2*time.Second, errors.New("the builder's process did not acknowledge"))
+		st, err := readStatus(ackCtx, c.status)
+		cancel()
+		if err == nil && st.Lingering {
+			return nil
+		}
+	}
+	return c.Stop(ctx)
+}
 
 // Stop tells the namespace's process this one is done and waits for it to
 // exit, which it does once the builds of other processes attached to it

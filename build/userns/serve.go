@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,13 @@ import (
 // ErrBusy when another process holds the state dir. Closing what it returns
 // stops the solver.
 type ServeFunc func(ctx context.Context, conf []byte, stderr io.Writer) (io.Closer, error)
+
+// Lingerer is what a ServeFunc's solver implements to keep serving after
+// the process that started it exited (Child.Linger): Linger returns when
+// the solver should stop.
+type Lingerer interface {
+	Linger(ctx context.Context, idle time.Duration)
+}
 
 // Run runs the stage of the namespace's process that stageEnv names and
 // returns the exit code.
@@ -52,12 +60,12 @@ func awaitMaps() int {
 	return 1
 }
 
-// reporter writes the status line; the parent reads only the first.
+// reporter writes a status line: the parent reads the first as Start
+// returns, and the one that acknowledges Linger.
 func reporter(status *os.File) func(childStatus) {
 	return func(st childStatus) {
 		dt, _ := json.Marshal(st)
 		_, _ = status.Write(append(dt, '\n'))
-		_ = status.Close()
 	}
 }
 
@@ -113,12 +121,16 @@ func serveStage(serve ServeFunc) int {
 	report(childStatus{Ready: true})
 
 	eof := make(chan struct{})
+	var msg []byte
 	go func() {
-		_, _ = io.Copy(io.Discard, ctl)
+		msg, _ = io.ReadAll(ctl)
 		close(eof)
 	}()
 	select {
 	case <-eof:
+		if idle, ok := lingerMessage(msg); ok {
+			linger(ctx, solver, idle, report)
+		}
 	case <-ctx.Done():
 	}
 	if err := solver.Close(); err != nil {
@@ -126,6 +138,39 @@ func serveStage(serve ServeFunc) int {
 		return 1
 	}
 	return 0
+}
+
+// linger keeps solver serving for idle after the parent exited: this
+// process stops dying with it, and lets go of its stderr, which is the
+// parent's (a terminal, or a pipe whose reader waits for every writer).
+func linger(ctx context.Context, solver io.Closer, idle time.Duration, report func(childStatus)) {
+	l, ok := solver.(Lingerer)
+	if !ok {
+		return
+	}
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+		return
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	err = unix.Dup3(int(null.Fd()), 2, 0)
+	_ = null.Close()
+	if err != nil {
+		return
+	}
+	report(childStatus{Lingering: true})
+	l.Linger(ctx, idle)
+}
+
+// lingerMessage parses what Child.Linger writes on the control pipe.
+func lingerMessage(msg []byte) (time.Duration, bool) {
+	var ns int64
+	if _, err := fmt.Sscanf(string(msg), lingerFormat, &ns); err != nil || ns <= 0 {
+		return 0, false
+	}
+	return time.Duration(ns), true
 }
 
 // parentGone reports whether the control pipe's writer, the parent, is gone.

@@ -7,6 +7,7 @@ import (
 	gofs "io/fs"
 	"maps"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -125,16 +126,47 @@ func (p *inPlaceProvider) dir(ctx context.Context, in *wrapperspb.BytesValue) (*
 // of a build often go into its context (-o out .), as with the transfer,
 // which would send it or not.
 func walkState(ctx context.Context, m InPlaceMount, dir string, req inPlaceRequest) (*dirState, error) {
+	d := &dirState{mount: m, dir: dir, files: map[string]fileState{}}
+	if len(req.IncludePatterns)+len(req.ExcludePatterns)+len(req.FollowPaths) == 0 {
+		// Every entry is kept: a plain walk, then one lstat a file by a
+		// few workers (fsutil's walk stats and lists the extended
+		// attributes of each, one after the other).
+		var rels []string
+		err := filepath.WalkDir(dir, func(full string, e gofs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(dir, full)
+			if err != nil {
+				return err
+			}
+			rels = append(rels, rel)
+			return ctx.Err()
+		})
+		if err != nil {
+			return nil, err
+		}
+		states := make([]fileState, len(rels))
+		errs := make([]error, len(rels))
+		parallel(len(rels), func(i int) bool {
+			states[i], errs[i] = stateOf(filepath.Join(dir, rels[i]))
+			return errs[i] == nil
+		})
+		for i, rel := range rels {
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			d.files[filepath.ToSlash(rel)] = states[i]
+		}
+		return d, nil
+	}
 	fs, err := fsutil.NewFS(dir)
 	if err != nil {
 		return nil, err
 	}
-	if len(req.IncludePatterns)+len(req.ExcludePatterns)+len(req.FollowPaths) > 0 {
-		if fs, err = fsutil.NewFilterFS(fs, &fsutil.FilterOpt{IncludePatterns: req.IncludePatterns, ExcludePatterns: req.ExcludePatterns, FollowPaths: req.FollowPaths}); err != nil {
-			return nil, err
-		}
+	if fs, err = fsutil.NewFilterFS(fs, &fsutil.FilterOpt{IncludePatterns: req.IncludePatterns, ExcludePatterns: req.ExcludePatterns, FollowPaths: req.FollowPaths}); err != nil {
+		return nil, err
 	}
-	d := &dirState{mount: m, dir: dir, files: map[string]fileState{}}
 	err = fs.Walk(ctx, "/", func(p string, e gofs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
@@ -159,24 +191,57 @@ func stateOf(full string) (fileState, error) {
 
 // check fails the build, naming the first entry (by path), when an entry
 // of a mount read in place changed or vanished since the solver asked for
-// it.
+// it. The entries are looked at by a few workers: one lstat each, on the
+// critical path of every build.
 func (p *inPlaceProvider) check() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, name := range slices.Sorted(maps.Keys(p.asked)) {
 		d := p.asked[name]
-		for _, rel := range slices.Sorted(maps.Keys(d.files)) {
-			was := d.files[rel]
-			now, err := stateOf(filepath.Join(d.dir, filepath.FromSlash(rel)))
-			switch {
-			case errors.Is(err, gofs.ErrNotExist):
-				return d.mount.Changed(rel, ErrRemoved)
-			case err != nil:
-				return d.mount.Changed(rel, err)
-			case now != was:
-				return d.mount.Changed(rel, ErrChanged)
+		rels := slices.Sorted(maps.Keys(d.files))
+		errs := make([]error, len(rels))
+		parallel(len(rels), func(i int) bool {
+			errs[i] = d.changed(rels[i])
+			return errs[i] == nil
+		})
+		for i, err := range errs {
+			if err != nil {
+				return d.mount.Changed(rels[i], err)
 			}
 		}
 	}
 	return nil
+}
+
+// changed is why the entry rel changed or vanished, or nil.
+func (d *dirState) changed(rel string) error {
+	was := d.files[rel]
+	now, err := stateOf(filepath.Join(d.dir, filepath.FromSlash(rel)))
+	switch {
+	case errors.Is(err, gofs.ErrNotExist):
+		return ErrRemoved
+	case err != nil:
+		return err
+	case now != was:
+		return ErrChanged
+	}
+	return nil
+}
+
+// parallel calls f for 0..n-1 from a few workers, each taking every
+// workers-th index in order; a worker stops at its first false, after
+// which none of its indexes can be the first that failed.
+func parallel(n int, f func(i int) bool) {
+	workers := min(runtime.NumCPU(), 4)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if !f(i) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -141,7 +141,7 @@ func walkState(ctx context.Context, m InPlaceMount, dir string, req inPlaceReque
 				return err
 			}
 			rels = append(rels, rel)
-			return ctx.Err()
+			return context.Cause(ctx)
 		})
 		if err != nil {
 			return nil, err

@@ -36,7 +36,7 @@ func isStream(mt string, blob []byte) bool {
 // so no blob is left from another.
 func TestPushCompression(t *testing.T) {
 	requireE2E(t)
-	// 256 KiB of text, so that an uncompressed gzip stream is plainly
+	// 224 KiB of text, so that an uncompressed gzip stream is plainly
 	// bigger than a compressed one.
 	ctx := writeFiles(t, map[string]string{"Dockerfile": dockerfile("FROM {{BASE}}\nRUN seq 1 40000 > /numbers.txt\n")})
 	for _, tc := range []struct {

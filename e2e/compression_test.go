@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -95,4 +99,42 @@ func TestPushCompression(t *testing.T) {
 			assert.GreaterOrEqual(t, m.Layers[1].Size, tc.minRunSize, "the RUN layer's size")
 		})
 	}
+}
+
+// TestPushGzipLayerStable: the default (gzip) layer of a file of several
+// MiB, compressed in blocks on every CPU, is the same bytes from two new
+// states, and decompresses to the file and to the diff ID the config names.
+func TestPushGzipLayerStable(t *testing.T) {
+	requireE2E(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	var data strings.Builder
+	for i := 0; data.Len() < 3<<20; i++ {
+		if i%3 == 0 {
+			for range 20_000 {
+				data.WriteByte(byte(r.Uint32()))
+			}
+			continue
+		}
+		for k := range 5_000 {
+			fmt.Fprintf(&data, "%d\n", i*5_000+k)
+		}
+	}
+	ctx := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY data /\n", "data": data.String()})
+	var layers []string
+	for i := range 2 {
+		repo := fmt.Sprintf("e2e/gzip-stable-%d", i)
+		buildWithFreshState(t, "--provenance=false", "-o", "type=image,push=true,name="+world.reg.host+"/"+repo+":1", ctx)
+		img := world.reg.image(t, repo, "1")
+		require.Len(t, img.manifest.Layers, 1)
+		assert.Equal(t, data.String(), img.files["data"])
+		blob, err := world.reg.getBlob(repo, img.manifest.Layers[0].Digest)
+		require.NoError(t, err)
+		zr, err := gzip.NewReader(bytes.NewReader(blob))
+		require.NoError(t, err)
+		tarball, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		assert.Equal(t, []string{digestOf(tarball)}, img.config.RootFS.DiffIDs)
+		layers = append(layers, img.manifest.Layers[0].Digest)
+	}
+	assert.Equal(t, layers[0], layers[1], "the layer's digest from two new states")
 }

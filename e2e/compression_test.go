@@ -102,8 +102,9 @@ func TestPushCompression(t *testing.T) {
 }
 
 // TestPushGzipLayerStable: the default (gzip) layer of a file of several
-// MiB, compressed in blocks on every CPU, is the same bytes from two new
-// states, and decompresses to the file and to the diff ID the config names.
+// MiB, compressed in blocks on every CPU before BuildKit's exporter runs,
+// is the same bytes from two new states, and decompresses to the file and
+// to the diff ID the config names.
 func TestPushGzipLayerStable(t *testing.T) {
 	requireE2E(t)
 	r := rand.New(rand.NewPCG(3, 4))
@@ -123,7 +124,8 @@ func TestPushGzipLayerStable(t *testing.T) {
 	var layers []string
 	for i := range 2 {
 		repo := fmt.Sprintf("e2e/gzip-stable-%d", i)
-		buildWithFreshState(t, "--provenance=false", "-o", "type=image,push=true,name="+world.reg.host+"/"+repo+":1", ctx)
+		out := buildWithFreshState(t, "--provenance=false", "-o", "type=image,push=true,name="+world.reg.host+"/"+repo+":1", ctx)
+		assert.Contains(t, out, "compressing layers", "the layer is compressed before BuildKit's exporter runs")
 		img := world.reg.image(t, repo, "1")
 		require.Len(t, img.manifest.Layers, 1)
 		assert.Equal(t, data.String(), img.files["data"])

@@ -29,6 +29,7 @@ require (
 	github.com/docker/go-units v0.5.0
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510
 	github.com/hashicorp/hcl/v2 v2.24.0
+	github.com/klauspost/pgzip v1.2.6
 	github.com/moby/moby/api v1.56.0
 	github.com/moby/sys/atomicwriter v0.1.0
 	github.com/moby/sys/symlink v0.3.0

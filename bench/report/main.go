@@ -114,6 +114,7 @@ func run(in, md, js, title, machine string) error {
 		fmt.Fprintf(&b, "| %s | %s | %d | %.3f | %.3f | %s | %s |\n", r.Case, r.Tool, r.Runs, r.MinS, r.MedianS, ratio, rssMB)
 	}
 	b.WriteString(perStep(rows))
+	b.WriteString(pushNote(rows))
 	b.WriteString("\nNotes: for buildctl+buildkitd the daemon is already running in the cached, big and concurrent cases, and started before the timer in the cold case; docker-build2 always pays its own start-up. RSS of buildctl+buildkitd is buildctl's plus the daemon's peak (VmHWM), or the daemon's alone where buildctl ran in the background (cold, concurrent, multiplatform); concurrent docker-build2 RSS is not sampled.\n")
 	if err := os.WriteFile(md, []byte(b.String()), 0o644); err != nil {
 		return err
@@ -148,4 +149,14 @@ func perStep(rows []row) string {
 		fmt.Fprintf(&b, "\nThe isolated network (the default) adds %.1f ms per RUN step to --network=host (runsteps-%s: medians %.3f s and %.3f s over %d steps).\n", (isolated-host)*1000/float64(steps), n, isolated, host, steps)
 	}
 	return b.String()
+}
+
+// pushNote says what a push-COMPRESSION case times, when there is one.
+func pushNote(rows []row) string {
+	for _, r := range rows {
+		if strings.HasPrefix(r.Case, "push-") {
+			return "\nThe push cases time one push, to a registry on 127.0.0.1, of an image whose one layer is built and cached but was never exported: the cached solve, the layer's compression into the content store (the suffix names the compression) and the upload of the blobs and manifest; buildkitd is already running.\n"
+		}
+	}
+	return ""
 }

@@ -16,3 +16,8 @@ func TestPerStep(t *testing.T) {
 	assert.Equal(t, "\nThe isolated network (the default) adds 10.0 ms per RUN step to --network=host (runsteps-10: medians 0.900 s and 0.800 s over 10 steps).\n", perStep(rows))
 	assert.Empty(t, perStep(rows[:2]), "nothing to compare with")
 }
+
+func TestPushNote(t *testing.T) {
+	assert.Contains(t, pushNote([]row{{Case: "cold"}, {Case: "push-zstd"}}), "never exported")
+	assert.Empty(t, pushNote([]row{{Case: "cold"}}))
+}

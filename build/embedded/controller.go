@@ -218,7 +218,7 @@ func (o *owner) newController(ctx context.Context, cfg Config, wm workerMode) (*
 		w.SourceManager.Register(src)
 	}
 	wc := &worker.Controller{}
-	if err := wc.Add(w); err != nil {
+	if err := wc.Add(gzipWorker{w}); err != nil {
 		return nil, err
 	}
 	o.closers = append(o.closers, w.Close)

@@ -17,7 +17,11 @@
 // certs.d layout for registry certificates (RegistryHosts, which other
 // registry clients of docker-build2 use too).
 //
-// Imports: BuildKit, containerd, flock, the standard library and, of the
+// The image, OCI and Docker exporters compress new gzip layers on every
+// CPU (klauspost/pgzip, gzip.go) before BuildKit's exporter, which would
+// compress them with compress/gzip on one, finds them compressed.
+//
+// Imports: BuildKit, containerd, flock, pgzip, the standard library and, of the
 // project, daemonconfig, build/statedir, build/userns and build/remote (to
 // list platforms); never build.
 package embedded

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -99,6 +100,50 @@ func TestPushCompression(t *testing.T) {
 			assert.GreaterOrEqual(t, m.Layers[1].Size, tc.minRunSize, "the RUN layer's size")
 		})
 	}
+}
+
+// TestPushReproducibleLayerAsBuildkitd: a reproducible build (a
+// SOURCE_DATE_EPOCH, as a build argument or as the exporter's attribute;
+// rewrite-timestamp) is compressed by BuildKit's own gzip, so that its
+// layer has the digest a buildkitd of the same version gives it.
+func TestPushReproducibleLayerAsBuildkitd(t *testing.T) {
+	requireE2E(t)
+	var data strings.Builder
+	for i := 0; data.Len() < 3<<20; i++ {
+		fmt.Fprintf(&data, "%d reproducible\n", i)
+	}
+	ctx := writeFiles(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY data /\n", "data": data.String()})
+	sock := filepath.Join(t.TempDir(), "buildkitd.sock")
+	startBuildkitd(t, "unix://"+sock)
+	layer := func(repo string) string {
+		img := world.reg.image(t, repo, "1")
+		require.Len(t, img.manifest.Layers, 1)
+		return img.manifest.Layers[0].Digest
+	}
+	push := func(repo, attrs string, extra ...string) string {
+		args := append([]string{"--provenance=false"}, extra...)
+		return buildWithFreshState(t, append(args, "-o", "type=image,push=true,name="+world.reg.host+"/"+repo+":1"+attrs, ctx)...)
+	}
+	epoch := []string{"--build-arg", "SOURCE_DATE_EPOCH=1700000000"}
+	push("e2e/repro-bkd", "", append(epoch, "--builder", "unix://"+sock)...)
+	push("e2e/repro-bkd-rewrite", ",rewrite-timestamp=true", append(epoch, "--builder", "unix://"+sock)...)
+	for _, c := range []struct {
+		repo, attrs string
+		args        []string
+		want        string
+	}{
+		{"e2e/repro-arg", "", epoch, "e2e/repro-bkd"},
+		{"e2e/repro-attr", ",source-date-epoch=1700000000", nil, "e2e/repro-bkd"},
+		{"e2e/repro-rewrite", ",rewrite-timestamp=true", epoch, "e2e/repro-bkd-rewrite"},
+	} {
+		out := push(c.repo, c.attrs, c.args...)
+		assert.NotContains(t, out, "compressing layers", c.repo)
+		assert.Equal(t, layer(c.want), layer(c.repo), "%s: the layer's digest on the embedded builder and on buildkitd", c.repo)
+	}
+	// Without an epoch, the layer is compressed on every CPU: other bytes.
+	out := push("e2e/repro-none", "")
+	assert.Contains(t, out, "compressing layers")
+	assert.NotEqual(t, layer("e2e/repro-bkd"), layer("e2e/repro-none"))
 }
 
 // TestPushGzipLayerStable: the default (gzip) layer of a file of several

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/klauspost/pgzip"
@@ -12,6 +14,8 @@ import (
 	cacheconfig "github.com/moby/buildkit/cache/config"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	commonexptypes "github.com/moby/buildkit/exporter/exptypes"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/util/compression"
 	"github.com/moby/buildkit/util/progress"
@@ -84,10 +88,17 @@ func (w gzipWorker) Exporter(name string, sm *session.Manager) (exporter.Exporte
 
 type gzipExporter struct{ exporter.Exporter }
 
+// A reproducible build (a SOURCE_DATE_EPOCH, rewritten timestamps) is
+// left to BuildKit's own compressor: its layers get the bytes, and so the
+// digests, buildkitd gives them, which is how such a build is checked.
 func (e gzipExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
 	inst, err := e.Exporter.Resolve(ctx, id, attrs)
 	if err != nil {
 		return nil, err
+	}
+	rewrite, _ := strconv.ParseBool(attrs[string(exptypes.OptKeyRewriteTimestamp)])
+	if rewrite || attrs[string(exptypes.OptKeySourceDateEpoch)] != "" {
+		return inst, nil
 	}
 	return gzipExporterInstance{inst}, nil
 }
@@ -95,10 +106,23 @@ func (e gzipExporter) Resolve(ctx context.Context, id int, attrs map[string]stri
 type gzipExporterInstance struct{ exporter.ExporterInstance }
 
 func (e gzipExporterInstance) Export(ctx context.Context, src *exporter.Source, info exporter.ExportBuildInfo) (map[string]string, exporter.FinalizeFunc, exporter.DescriptorReference, error) {
-	if err := compressLayers(ctx, src, e.Config().Compression(), session.NewGroup(info.SessionID)); err != nil {
-		return nil, nil, nil, err
+	if !hasEpoch(src) {
+		if err := compressLayers(ctx, src, e.Config().Compression(), session.NewGroup(info.SessionID)); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	return e.ExporterInstance.Export(ctx, src, info)
+}
+
+// hasEpoch reports whether the frontend gave the build a SOURCE_DATE_EPOCH
+// (for all platforms, or one).
+func hasEpoch(src *exporter.Source) bool {
+	for k := range src.Metadata {
+		if k == commonexptypes.ExporterEpochKey || strings.HasPrefix(k, commonexptypes.ExporterEpochKey+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // compressLayers computes, with parallelGzip, the blobs missing from the

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +37,26 @@ func stateLocked(t *testing.T, state string) bool {
 	require.NoError(t, err)
 	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return false
+}
+
+// lockHolder is the process holding the state dir's lock (/proc/locks
+// names it by the lock file's inode), or 0.
+func lockHolder(t *testing.T, state string) int {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(state, "buildkitd.lock"), &st); err != nil {
+		return 0
+	}
+	dt, err := os.ReadFile("/proc/locks")
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(dt), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 5 && strings.HasSuffix(f[5], fmt.Sprintf(":%d", st.Ino)) {
+			pid, _ := strconv.Atoi(f[4])
+			return pid
+		}
+	}
+	return 0
 }
 
 // waitUnlocked waits up to d for the state dir's lock to be free.
@@ -84,6 +106,14 @@ func TestSolverLingers(t *testing.T) {
 	first, err := os.ReadFile(idleMark)
 	require.NoError(t, err, "the solver marks itself idle")
 	assert.NotContains(t, r.stderr, "sharing the builder")
+	// It keeps neither the build's stderr nor its working directory.
+	solver := lockHolder(t, state)
+	require.NotZero(t, solver)
+	for fd, want := range map[string]string{"fd/0": os.DevNull, "fd/1": os.DevNull, "fd/2": os.DevNull, "cwd": "/"} {
+		got, err := os.Readlink(fmt.Sprintf("/proc/%d/%s", solver, fd))
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "the lingering solver's %s", fd)
+	}
 
 	// The next build shares it, silently, from the cache.
 	out2 := t.TempDir()

@@ -155,6 +155,12 @@ func Open(ctx context.Context, cfg Config) (*Solver, error) {
 		return nil, fmt.Errorf("state directory %q: %w", cfg.Root, err)
 	}
 	cfg.Root = root
+	if cfg.CertsDir != "" {
+		// The solver's process may outlive this one's working directory.
+		if cfg.CertsDir, err = filepath.Abs(cfg.CertsDir); err != nil {
+			return nil, fmt.Errorf("certificates directory %q: %w", cfg.CertsDir, err)
+		}
+	}
 	s := &Solver{cfg: cfg, ctx: ctx}
 	if userns.Rootless() {
 		// Checked before anything is written.

@@ -160,6 +160,9 @@ func linger(ctx context.Context, solver io.Closer, idle time.Duration, report fu
 	if err != nil {
 		return
 	}
+	// Nor does it keep the parent's working directory busy (a mount
+	// being unmounted, a directory being removed).
+	_ = os.Chdir("/")
 	report(childStatus{Lingering: true})
 	l.Linger(ctx, idle)
 }

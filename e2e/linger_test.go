@@ -125,6 +125,20 @@ func TestSolverLingers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(first), string(second), "the same solver serves both builds")
 
+	// A build that reads provenance from the build history needs a solver
+	// with the history on: it replaces the idle one, which then serves
+	// the builds that need none.
+	meta := filepath.Join(t.TempDir(), "meta.json")
+	mustSucceed(t, build2(t, "--root", state, "--solver-idle=1m", "--metadata-file", meta, "-o", t.TempDir(), ctx))
+	assert.Contains(t, readFile(t, meta), "buildx.build.provenance")
+	withHistory, err := os.ReadFile(idleMark)
+	require.NoError(t, err)
+	assert.NotEqual(t, string(first), string(withHistory), "another solver, with the history on")
+	mustSucceed(t, build2(t, "--root", state, "--solver-idle=1m", "-o", t.TempDir(), ctx))
+	now, err := os.ReadFile(idleMark)
+	require.NoError(t, err)
+	assert.Equal(t, string(withHistory), string(now), "the solver with the history on serves a build that needs none")
+
 	// A build with no idle time stops it once done.
 	mustSucceed(t, build2(t, "--root", state, "--solver-idle=0", "-o", t.TempDir(), ctx))
 	assert.True(t, waitUnlocked(t, state, 10*time.Second), "the solver stops after a build with --solver-idle=0")

@@ -82,8 +82,8 @@ type childSolver struct {
 func (c *childSolver) Close() error { return c.o.close(c.ctx, c.cfg.Notify) }
 
 // Linger serves other processes until idle passes with none attached.
-func (c *childSolver) Linger(ctx context.Context, idle time.Duration) {
-	_ = c.o.shared.Linger(ctx, c.cfg.Root, c.id, idle)
+func (c *childSolver) Linger(ctx context.Context, idle time.Duration, ready func()) {
+	_ = c.o.shared.Linger(ctx, c.cfg.Root, c.id, idle, ready)
 }
 
 // identity names a solver by its configuration, the registry

@@ -286,8 +286,9 @@ func TestOpenErrors(t *testing.T) {
 // TestSolverLingers: with Idle, the solver's process keeps serving after
 // the process that started it closed it: the next Open on the same state
 // dir with the same configuration shares it silently; one with another
-// configuration asks it to stop and starts its own; one with no idle time
-// of its own stops it once done.
+// configuration asks it to stop and starts its own (but one with the
+// history on serves a build that needs none); one with no idle time of
+// its own stops it once done.
 func TestSolverLingers(t *testing.T) {
 	requireSolver(t)
 	t.Parallel()
@@ -324,9 +325,10 @@ func TestSolverLingers(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, string(lingeringID), string(thirdID))
 
-	// No idle time of its own: it stops the lingering solver once done.
-	fourth := openSolver(t, Config{Root: root, History: true})
-	assert.IsType(t, attached{}, fourth.mode)
+	// One that needs no history shares it, history on, and with no idle
+	// time of its own stops it once done.
+	fourth := openSolver(t, Config{Root: root})
+	assert.IsType(t, attached{}, fourth.mode, "a solver with the history on serves a build that needs none")
 	require.NoError(t, fourth.Close())
 	require.Eventually(t, func() bool {
 		l, err := statedir.TryLock(root)

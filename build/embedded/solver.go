@@ -181,11 +181,11 @@ func Open(ctx context.Context, cfg Config) (*Solver, error) {
 
 // open attaches to the process serving the state dir, or becomes it.
 func (s *Solver) open(ctx context.Context) error {
-	conf, err := childConf(s.cfg)
+	want, err := identities(s.cfg)
 	if err != nil {
 		return err
 	}
-	m, c, err := statedir.Acquire(ctx, s.cfg.Root, identity(conf), s.own, s.cfg.notify)
+	m, c, err := statedir.Acquire(ctx, s.cfg.Root, want, s.own, s.cfg.notify)
 	if err != nil {
 		return err
 	}
@@ -239,6 +239,23 @@ func startChild(ctx context.Context, cfg Config, ns userns.Namespaces) (mode, er
 		idle = 0
 	}
 	return childClient{child: child, idle: idle}, nil
+}
+
+// identities are those of the lingering solvers cfg may share: the one it
+// would start, and, when it needs no build history, the same with the
+// history on (builds that do not ask stay out of it).
+func identities(cfg Config) ([]string, error) {
+	var ids []string
+	for _, history := range []bool{cfg.History, true} {
+		c := cfg
+		c.History = history
+		conf, err := childConf(c)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, identity(conf))
+	}
+	return slices.Compact(ids), nil
 }
 
 // childConf is what the solver's own process gets as its configuration.

@@ -122,17 +122,18 @@ func (s *Server) Drain(ctx context.Context, notify Notify) {
 const lingerPoll = 50 * time.Millisecond
 
 // Linger keeps serving after the process that started the holder exited:
-// it marks root as lingering with the holder's identity id (IdlePath)
-// and returns once no other process has been attached for idle, once the
+// it marks root as lingering with the holder's identity id (IdlePath),
+// tells marked, and returns once no other process has been attached for idle, once the
 // mark was removed (another process wants a holder of another identity)
 // and none is attached, or when ctx is done. It stops accepting
 // connections before it removes the mark, so that a process that finds no
 // mark never attaches to a holder that is leaving.
-func (s *Server) Linger(ctx context.Context, root, id string, idle time.Duration) error {
+func (s *Server) Linger(ctx context.Context, root, id string, idle time.Duration, marked func()) error {
 	if err := os.WriteFile(IdlePath(root), []byte(id), 0o600); err != nil {
 		return fmt.Errorf("marking the builder idle: %w", err)
 	}
 	defer func() { _ = os.Remove(IdlePath(root)) }()
+	marked()
 	since := time.Now()
 	for {
 		busy := s.inflight.Load() > 0 || s.conns.Load() > 0

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -64,10 +65,10 @@ const (
 // process's solver, or that it waits (until the wait ends).
 //
 // A holder that lingers after its process exited (IdlePath) is shared
-// silently when its identity is want; one with another identity (another
-// configuration, another binary) is asked to stop, and Acquire owns root
-// once it did.
-func Acquire[T any](ctx context.Context, root, want string, own func(context.Context) (T, error), notify Notify) (owned T, attached *client.Client, err error) {
+// silently when its identity is one of want; one with another identity
+// (another configuration, another binary) is asked to stop, and Acquire
+// owns root once it did.
+func Acquire[T any](ctx context.Context, root string, want []string, own func(context.Context) (T, error), notify Notify) (owned T, attached *client.Client, err error) {
 	waited := func() {}
 	defer func() { waited() }()
 	told := false
@@ -78,7 +79,7 @@ func Acquire[T any](ctx context.Context, root, want string, own func(context.Con
 			if c, err := Attach(ctx, root); err == nil {
 				id, idle := lingering(root)
 				switch {
-				case idle && id == want:
+				case idle && slices.Contains(want, id):
 					waited()
 					waited = func() {}
 					return owned, c, nil

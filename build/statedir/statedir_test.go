@@ -74,7 +74,7 @@ func TestAcquireWaitsForBusy(t *testing.T) {
 			o := &busyOwner{busy: tc.busy}
 			var n notices
 			start := time.Now()
-			owned, c, err := Acquire(t.Context(), root, "", o.own, n.add)
+			owned, c, err := Acquire(t.Context(), root, nil, o.own, n.add)
 			require.NoError(t, err)
 			assert.Nil(t, c, "nobody serves root to attach to")
 			assert.Equal(t, "owned", owned)
@@ -95,7 +95,7 @@ func TestAcquireOtherError(t *testing.T) {
 	o := &busyOwner{err: failed}
 	var n notices
 	start := time.Now()
-	owned, c, err := Acquire(t.Context(), t.TempDir(), "", o.own, n.add)
+	owned, c, err := Acquire(t.Context(), t.TempDir(), nil, o.own, n.add)
 	require.ErrorIs(t, err, failed)
 	assert.Empty(t, owned)
 	assert.Nil(t, c)
@@ -124,7 +124,7 @@ func TestAcquireCanceled(t *testing.T) {
 			o := &busyOwner{busy: 1 << 30}
 			var n notices
 			start := time.Now()
-			_, c, err := Acquire(ctx, root, "", o.own, n.add)
+			_, c, err := Acquire(ctx, root, nil, o.own, n.add)
 			require.ErrorIs(t, err, tc.cause)
 			assert.Nil(t, c)
 			assert.Less(t, time.Since(start), tc.after+time.Second, "it stops soon after the cancel")
@@ -284,7 +284,7 @@ func TestServerLinger(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		assert.NoError(t, s.Linger(t.Context(), root, "id-1", 300*time.Millisecond))
+		assert.NoError(t, s.Linger(t.Context(), root, "id-1", 300*time.Millisecond, func() {}))
 	}()
 	require.Eventually(t, func() bool { id, ok := lingering(root); return ok && id == "id-1" }, 5*time.Second, 10*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
@@ -317,7 +317,7 @@ func TestServerLingerAskedToStop(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				assert.NoError(t, s.Linger(ctx, root, "id", time.Hour))
+				assert.NoError(t, s.Linger(ctx, root, "id", time.Hour, func() {}))
 			}()
 			require.Eventually(t, func() bool { _, ok := lingering(root); return ok }, 5*time.Second, 10*time.Millisecond)
 			if how == "mark removed" {

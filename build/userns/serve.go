@@ -24,10 +24,11 @@ import (
 type ServeFunc func(ctx context.Context, conf []byte, stderr io.Writer) (io.Closer, error)
 
 // Lingerer is what a ServeFunc's solver implements to keep serving after
-// the process that started it exited (Child.Linger): Linger returns when
-// the solver should stop.
+// the process that started it exited (Child.Linger): Linger calls ready
+// once others can find it lingering (Child.Linger returns then), and
+// returns when the solver should stop.
 type Lingerer interface {
-	Linger(ctx context.Context, idle time.Duration)
+	Linger(ctx context.Context, idle time.Duration, ready func())
 }
 
 // Run runs the stage of the namespace's process that stageEnv names and
@@ -163,8 +164,7 @@ func linger(ctx context.Context, solver io.Closer, idle time.Duration, report fu
 	// Nor does it keep the parent's working directory busy (a mount
 	// being unmounted, a directory being removed).
 	_ = os.Chdir("/")
-	report(childStatus{Lingering: true})
-	l.Linger(ctx, idle)
+	l.Linger(ctx, idle, func() { report(childStatus{Lingering: true}) })
 }
 
 // lingerMessage parses what Child.Linger writes on the control pipe.

@@ -37,6 +37,7 @@ import (
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	"github.com/moby/buildkit/util/appdefaults"
+	"github.com/moby/buildkit/util/archutil"
 	"github.com/moby/buildkit/util/bklog"
 	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/util/disk"
@@ -83,6 +84,11 @@ func startOwner(ctx context.Context, cfg Config, lock *flock.Flock, wm workerMod
 		}
 	}()
 	setProcessWide(cfg.Log)
+	// BuildKit probes the platforms this machine runs (a test binary per
+	// emulator, ~0.2 s with QEMU registered) on the first RUN step of a
+	// process and keeps the answer: probe while the controller opens and
+	// the build loads its definition and context.
+	go archutil.SupportedPlatforms(false)
 
 	ctrl, err := o.newController(ctx, cfg, wm)
 	if err != nil {

@@ -61,6 +61,9 @@ func namedContext(value string) (build.NamedContext, error) {
 			}
 			path, c.Ref = p, dgst
 		} else if i := strings.LastIndex(path, ":"); i > strings.LastIndex(path, "/") {
+			if i == len(path)-1 {
+				return c, fmt.Errorf("oci-layout:// %q: the tag after the last ':' is empty: give one, or drop the ':'", path)
+			}
 			path, c.Ref = path[:i], path[i+1:]
 		}
 		if path == "" {

@@ -39,6 +39,7 @@ func TestBuildContexts(t *testing.T) {
 		{spec: "base=oci-layout://", wantErr: "needs the layout's directory"},
 		{spec: "base=oci-layout://./l@", wantErr: "give sha256:… after @"},
 		{spec: "base=oci-layout://./l@latest", wantErr: "give sha256:… after @"},
+		{spec: "base=oci-layout://./l:", wantErr: `oci-layout:// "./l:": the tag after the last ':' is empty`},
 		{spec: "base=target:other", wantErr: "bake's"},
 		{spec: "repo=https://example.com/repo.git?nope=1", wantErr: `unexpected query "nope"`},
 	} {

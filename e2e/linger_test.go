@@ -154,6 +154,11 @@ func TestSolverLingers(t *testing.T) {
 	r = runCmd(t, world.docker, []string{"build2", "--root", state, ctx}, withEnv("DOCKER_BUILD2_SOLVER_IDLE=soon"))
 	assert.Equal(t, 1, r.code, r.String())
 	assert.Contains(t, r.stderr, `invalid DOCKER_BUILD2_SOLVER_IDLE "soon": want a duration such as 10s`)
+	noCrash(t, r)
+	r = build2(t, "--root", state, "--solver-idle=-1s", ctx)
+	assert.Equal(t, 125, r.code, r.String())
+	assert.Contains(t, r.stderr, `invalid argument "-1s" for "--solver-idle" flag: -1s is negative: give 0`)
+	noCrash(t, r)
 }
 
 // TestSolverLingerNewConfig: a lingering solver started with another

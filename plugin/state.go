@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"time"
@@ -30,12 +31,32 @@ type stateOptions struct {
 func addStateFlags(flags *pflag.FlagSet, o *stateOptions) {
 	var idle time.Duration
 	idle, o.solverIdleEnv = defaultSolverIdle()
-	flags.DurationVar(&o.solverIdle, "solver-idle", idle, "How long the embedded builder's solver keeps serving after a build, for the next ones (0: it stops with each build); $DOCKER_BUILD2_SOLVER_IDLE sets the default")
+	o.solverIdle = idle
+	flags.Var((*idleValue)(&o.solverIdle), "solver-idle", "How long the embedded builder's solver keeps serving after a build, for the next ones (0: it stops with each build); $DOCKER_BUILD2_SOLVER_IDLE sets the default")
 	flags.StringVar(&o.root, "root", defaultRoot(), "State directory of the embedded builder; $DOCKER_BUILD2_ROOT sets the default")
 	flags.StringVar(&o.daemonConfig, "daemon-config", defaultDaemonConfig(), "daemon.json the embedded builder applies (builder.gc, builder.entitlements, registry-mirrors, insecure-registries); $DOCKER_BUILD2_DAEMON_CONFIG sets the default")
 	flags.StringVar(&o.certsDir, "certs-dir", defaultCertsDir(), "Registry certificates in docker's certs.d layout; $DOCKER_BUILD2_CERTS_DIR sets the default")
 	_ = flags.MarkHidden("certs-dir")
 }
+
+// idleValue is --solver-idle: a duration of 0 or more.
+type idleValue time.Duration
+
+func (v *idleValue) String() string { return time.Duration(*v).String() }
+
+func (v *idleValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return fmt.Errorf("%s is negative: give 0 (the solver stops with each build) or a duration such as 10s", s)
+	}
+	*v = idleValue(d)
+	return nil
+}
+
+func (v *idleValue) Type() string { return "duration" }
 
 // loadDaemon reads the daemon.json the embedded builder applies, once the
 // state options are known to be valid.

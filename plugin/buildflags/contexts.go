@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
+	"github.com/docker/buildx/util/ocilayout"
 
 	"github.com/distribution/reference"
 	"github.com/docker-build2/docker-build2/build"
@@ -53,23 +53,22 @@ func namedContext(value string) (build.NamedContext, error) {
 		}
 		return build.NamedContext{Kind: build.ContextImage, Value: ref}, nil
 	case strings.HasPrefix(value, "oci-layout://"):
-		path := strings.TrimPrefix(value, "oci-layout://")
-		c := build.NamedContext{Kind: build.ContextOCILayout}
-		if p, dgst, ok := strings.Cut(path, "@"); ok {
-			if _, err := digest.Parse(dgst); err != nil {
-				return c, fmt.Errorf("oci-layout:// digest %q: give sha256:… after @: %w", dgst, err)
-			}
-			path, c.Ref = p, dgst
-		} else if i := strings.LastIndex(path, ":"); i > strings.LastIndex(path, "/") {
-			if i == len(path)-1 {
-				return c, fmt.Errorf("oci-layout:// %q: the tag after the last ':' is empty: give one, or drop the ':'", path)
-			}
-			path, c.Ref = path[:i], path[i+1:]
+		// buildx's reading: a ':TAG' or '@DIGEST' suffix only when it is
+		// one, else part of the directory's name.
+		ref, _, err := ocilayout.Parse(value)
+		if err != nil {
+			return build.NamedContext{}, fmt.Errorf("oci-layout:// digest: %w", err)
 		}
-		if path == "" {
-			return c, fmt.Errorf("oci-layout:// needs the layout's directory")
+		if ref.Path == "" {
+			return build.NamedContext{}, fmt.Errorf("oci-layout:// needs the layout's directory")
 		}
-		c.Value = path
+		c := build.NamedContext{Kind: build.ContextOCILayout, Value: ref.Path}
+		switch {
+		case ref.Digest != "":
+			c.Ref = ref.Digest.String()
+		case ref.Tag != "latest":
+			c.Ref = ref.Tag
+		}
 		return c, nil
 	case strings.HasPrefix(value, "target:"):
 		return build.NamedContext{}, fmt.Errorf("target: contexts are bake's: name a directory, docker-image://, oci-layout:// or a URL")

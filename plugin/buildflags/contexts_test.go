@@ -37,9 +37,13 @@ func TestBuildContexts(t *testing.T) {
 		{spec: "Bad Name=./dir", wantErr: "not a valid name"},
 		{spec: "base=docker-image://Bad:Ref", wantErr: `image "Bad:Ref"`},
 		{spec: "base=oci-layout://", wantErr: "needs the layout's directory"},
-		{spec: "base=oci-layout://./l@", wantErr: "give sha256:… after @"},
-		{spec: "base=oci-layout://./l@latest", wantErr: "give sha256:… after @"},
-		{spec: "base=oci-layout://./l:", wantErr: `oci-layout:// "./l:": the tag after the last ':' is empty`},
+		// As buildx reads them: a suffix that is no tag or digest is part
+		// of the directory's name; a digest wins over a tag.
+		{spec: "base=oci-layout://./l@", name: "base", want: build.NamedContext{Kind: build.ContextOCILayout, Value: "./l@"}},
+		{spec: "base=oci-layout://./l@latest", name: "base", want: build.NamedContext{Kind: build.ContextOCILayout, Value: "./l@latest"}},
+		{spec: "base=oci-layout://./l:", name: "base", want: build.NamedContext{Kind: build.ContextOCILayout, Value: "./l:"}},
+		{spec: "base=oci-layout://./l:v1@sha256:0000000000000000000000000000000000000000000000000000000000000000", name: "base", want: build.NamedContext{Kind: build.ContextOCILayout, Value: "./l", Ref: "sha256:0000000000000000000000000000000000000000000000000000000000000000"}},
+		{spec: "base=oci-layout://./l@md5:00000000000000000000000000000000", wantErr: "oci-layout:// digest"},
 		{spec: "base=target:other", wantErr: "bake's"},
 		{spec: "repo=https://example.com/repo.git?nope=1", wantErr: `unexpected query "nope"`},
 	} {

@@ -123,3 +123,18 @@ func TestLoadBuiltin(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, sets)
 }
+
+// TestRemoteContextWithBuiltin: with the built-in policy on, which comes
+// first and has no context, Attach still finds the remote context the
+// other sets' files are read from.
+func TestRemoteContextWithBuiltin(t *testing.T) {
+	t.Parallel()
+	sets, err := Load(Inputs{ContextURL: "https://github.com/org/repo.git#main", DockerfileName: "Dockerfile", Builtin: true})
+	require.NoError(t, err)
+	require.Len(t, sets, 2)
+	require.True(t, sets[0].builtin)
+	assert.Nil(t, sets[0].context)
+	assert.Same(t, sets[1].context, remoteContext(sets))
+	assert.NotNil(t, remoteContext(sets))
+	assert.Nil(t, remoteContext(sets[:1]))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/moby/buildkit/client/llb"
 	"path/filepath"
 	"strings"
 
@@ -50,6 +51,18 @@ type Attachment struct {
 	Release      func(error)
 }
 
+// remoteContext is the remote context the sets' files come from, if any:
+// every set of a build that has one holds it, but the built-in policy,
+// which comes first when on, holds none.
+func remoteContext(sets []Set) *llb.State {
+	for _, s := range sets {
+		if s.context != nil {
+			return s.context
+		}
+	}
+	return nil
+}
+
 // Attach makes the policy session of sets for b. It reads the files of a
 // remote context first: when none of them exists and no other policy
 // is left, there is no session (nil).
@@ -59,8 +72,8 @@ func Attach(ctx context.Context, b Build, sets []Set) (*Attachment, error) {
 	}
 	resolver := sourcemeta.NewResolver(b.Client, sourcemeta.WithProgressWriter(statusWriter{b.Status}), sourcemeta.WithSession(b.Session))
 	var remote *remoteFS
-	if sets[0].context != nil {
-		remote = newRemoteFS(ctx, resolver, *sets[0].context)
+	if st := remoteContext(sets); st != nil {
+		remote = newRemoteFS(ctx, resolver, *st)
 	}
 	sets, err := readRemote(remote, sets)
 	if err != nil || len(sets) == 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/containerd/containerd/v2/core/images"
 	"io"
 	"maps"
 	"os"
@@ -99,7 +100,7 @@ func (f *fleet) connect(ctx context.Context, status chan<- *client.SolveStatus) 
 func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) (digest.Digest, error) {
 	var descs []ocispecs.Descriptor
 	for _, p := range parts {
-		if !imageindex.IsIndex(p.desc.MediaType) {
+		if !images.IsIndexType(p.desc.MediaType) {
 			descs = append(descs, p.desc)
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/docker-build2/docker-build2/build/statedir"
@@ -68,7 +69,7 @@ func serveChild(ctx context.Context, conf []byte, stderr io.Writer) (io.Closer, 
 	if err != nil {
 		return nil, err
 	}
-	return &childSolver{o: o, ctx: ctx, cfg: cfg, id: identity(conf)}, nil
+	return &childSolver{o: o, ctx: ctx, cfg: cfg, id: identity(conf, installed(cfg.CertsDir))}, nil
 }
 
 // childSolver is the controller of the solver's own process.
@@ -86,24 +87,30 @@ func (c *childSolver) Linger(ctx context.Context, idle time.Duration, ready func
 	_ = c.o.shared.Linger(ctx, c.cfg.Root, c.id, idle, ready)
 }
 
-// identity names a solver by its configuration, the registry
-// certificates it read at start and the binary it runs: a process shares
-// a lingering solver only when it would start the same.
-func identity(conf []byte) string {
+// identity names a solver by its configuration conf and what it reads at
+// start besides (installed): a process shares a lingering solver only
+// when it would start the same.
+func identity(conf []byte, installed string) string {
 	h := sha256.New()
 	h.Write(conf)
+	h.Write([]byte(installed))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// installed stamps the binary and the registry certificates of certsDir
+// (<dir>/<host>/{ca.crt,client.cert,client.key}) by path, size and time.
+func installed(certsDir string) string {
+	var b strings.Builder
 	stamp := func(path string) {
 		if st, err := os.Stat(path); err == nil {
-			fmt.Fprintf(h, "\n%s %d %d", path, st.Size(), st.ModTime().UnixNano())
+			fmt.Fprintf(&b, "\n%s %d %d", path, st.Size(), st.ModTime().UnixNano())
 		}
 	}
 	stamp("/proc/self/exe")
-	var cfg Config
-	if json.Unmarshal(conf, &cfg) == nil && cfg.CertsDir != "" {
-		// <dir>/<host>/{ca.crt,client.cert,client.key}: two levels.
-		hosts, _ := os.ReadDir(cfg.CertsDir)
+	if certsDir != "" {
+		hosts, _ := os.ReadDir(certsDir)
 		for _, host := range hosts {
-			dir := filepath.Join(cfg.CertsDir, host.Name())
+			dir := filepath.Join(certsDir, host.Name())
 			stamp(dir)
 			files, _ := os.ReadDir(dir)
 			for _, f := range files {
@@ -111,5 +118,5 @@ func identity(conf []byte) string {
 			}
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return b.String()
 }

@@ -85,7 +85,7 @@ func startOwner(ctx context.Context, cfg Config, lock *flock.Flock, wm workerMod
 	}()
 	setProcessWide(cfg.Log)
 	// BuildKit probes the platforms this machine runs (a test binary per
-	// emulator, ~0.2 s with QEMU registered) on the first RUN step of a
+	// emulator, ~60 ms here with QEMU registered) on the first RUN step of a
 	// process and keeps the answer: probe while the controller opens and
 	// the build loads its definition and context.
 	go archutil.SupportedPlatforms(false)

@@ -246,6 +246,7 @@ func startChild(ctx context.Context, cfg Config, ns userns.Namespaces) (mode, er
 // history on (builds that do not ask stay out of it).
 func identities(cfg Config) ([]string, error) {
 	var ids []string
+	stamp := installed(cfg.CertsDir)
 	for _, history := range []bool{cfg.History, true} {
 		c := cfg
 		c.History = history
@@ -253,7 +254,7 @@ func identities(cfg Config) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, identity(conf))
+		ids = append(ids, identity(conf, stamp))
 	}
 	return slices.Compact(ids), nil
 }

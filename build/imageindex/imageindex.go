@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/containerd/containerd/v2/core/images"
 	"io"
 	"os"
 	"strings"
@@ -100,7 +101,7 @@ func MergeOCI(w io.Writer, layouts []Layout) error {
 			return err
 		}
 		for _, d := range idx.Manifests {
-			if !IsIndex(d.MediaType) {
+			if !images.IsIndexType(d.MediaType) {
 				p := l.Platform
 				d.Platform = &p
 				d.Annotations = nil
@@ -193,12 +194,6 @@ func copyLayout(tw *tar.Writer, file string, seen map[string]bool, onIndex func(
 			}
 		}
 	}
-}
-
-// IsIndex reports whether mt is an image index's media type (OCI or
-// Docker's manifest list).
-func IsIndex(mt string) bool {
-	return mt == ocispecs.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
 // Manifests are the manifests the image index dt lists, for a merged

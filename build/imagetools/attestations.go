@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/containerd/containerd/v2/core/images"
 	"strings"
 
 	"github.com/containerd/platforms"
@@ -30,7 +31,7 @@ type attestations struct {
 // manifest, not an index) has none.
 func (r *Resolver) loadAttestations(ctx context.Context, ref reference.Named, desc ocispecs.Descriptor) (map[string]attestations, error) {
 	out := map[string]attestations{}
-	if !isIndex(desc.MediaType) {
+	if !images.IsIndexType(desc.MediaType) {
 		return out, nil
 	}
 	dt, err := r.Fetch(ctx, ref, desc)

@@ -179,20 +179,16 @@ func mergeDesc(d1, d2 ocispecs.Descriptor) (ocispecs.Descriptor, error) {
 	return d1, nil
 }
 
-func isIndex(mt string) bool {
-	return mt == images.MediaTypeDockerSchema2ManifestList || mt == ocispecs.MediaTypeImageIndex
-}
-
 // combine merges the sources into one index, or keeps a single source as
 // it is (an index, or a manifest without PreferIndex) when nothing is
 // annotated.
 func combine(srcs []*Source, dts [][]byte, o CreateOptions) (*Image, error) {
-	if len(srcs) == 1 && len(o.Annotations) == 0 && (isIndex(srcs[0].Desc.MediaType) || !o.PreferIndex) {
+	if len(srcs) == 1 && len(o.Annotations) == 0 && (images.IsIndexType(srcs[0].Desc.MediaType) || !o.PreferIndex) {
 		return asIs(srcs[0], dts[0])
 	}
 	var l list
 	for i, src := range srcs {
-		if !isIndex(src.Desc.MediaType) {
+		if !images.IsIndexType(src.Desc.MediaType) {
 			l.add(src.Desc, src)
 			continue
 		}
@@ -234,7 +230,7 @@ func combine(srcs []*Source, dts [][]byte, o CreateOptions) (*Image, error) {
 // asIs is a single source copied as it is.
 func asIs(src *Source, dt []byte) (*Image, error) {
 	img := &Image{Data: dt, Desc: src.Desc}
-	if !isIndex(src.Desc.MediaType) {
+	if !images.IsIndexType(src.Desc.MediaType) {
 		img.manifests = []fromSource{{src.Desc, src}}
 		return img, nil
 	}
@@ -312,7 +308,7 @@ func filterPlatforms(img *Image, plats []ocispecs.Platform) (*Image, error) {
 		return img, nil
 	}
 	match := platforms.Any(plats...)
-	if !isIndex(img.Desc.MediaType) {
+	if !images.IsIndexType(img.Desc.MediaType) {
 		if img.Desc.Platform == nil || !match.Match(*img.Desc.Platform) {
 			return nil, fmt.Errorf("--platform: the image is of platform %s only", platformName(img.Desc.Platform))
 		}

@@ -65,7 +65,7 @@ func (in *Inspection) Print(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if !isIndex(in.Desc.MediaType) {
+	if !images.IsIndexType(in.Desc.MediaType) {
 		return nil
 	}
 	return in.printManifests(w)
@@ -156,7 +156,7 @@ func (in *Inspection) PrintFormat(ctx context.Context, w io.Writer, tpl *templat
 		return err
 	}
 	var mfst any = in.Desc
-	if isIndex(in.Desc.MediaType) {
+	if images.IsIndexType(in.Desc.MediaType) {
 		mfst = indexView{
 			SchemaVersion: in.index.SchemaVersion,
 			MediaType:     in.index.MediaType,

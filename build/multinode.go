@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/containerd/containerd/v2/core/images"
 	"io"
 	"maps"
 	"os"
 	"strings"
+
+	"github.com/containerd/containerd/v2/core/images"
 
 	"github.com/distribution/reference"
 	"github.com/docker-build2/docker-build2/build/imageindex"

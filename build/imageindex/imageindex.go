@@ -15,10 +15,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/containerd/containerd/v2/core/images"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/containerd/containerd/v2/core/images"
 
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	cerrdefs "github.com/containerd/errdefs"

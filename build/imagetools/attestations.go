@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/containerd/containerd/v2/core/images"
 	"strings"
+
+	"github.com/containerd/containerd/v2/core/images"
 
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/moby/buildkit/client/llb"
 	"path/filepath"
 	"strings"
+
+	"github.com/moby/buildkit/client/llb"
 
 	buildxpolicy "github.com/docker/buildx/policy"
 	"github.com/docker/buildx/util/sourcemeta"

@@ -99,6 +99,15 @@ func (f *fleet) connect(ctx context.Context, status chan<- *client.SolveStatus) 
 
 // pushIndex pushes the index of the parts' images under each name.
 func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) (digest.Digest, error) {
+	var refs []reference.Named
+	for _, n := range strings.Split(names, ",") {
+		ref, err := imagetools.ParseRef(strings.TrimSpace(n))
+		if err != nil {
+			return "", fmt.Errorf("image name %q: %w", strings.TrimSpace(n), err)
+		}
+		refs = append(refs, ref)
+	}
+	r := imagetools.New(f.hosts, nil)
 	var descs []ocispecs.Descriptor
 	for _, p := range parts {
 		if !images.IsIndexType(p.desc.MediaType) {
@@ -107,14 +116,9 @@ func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) 
 		}
 		// A platform with attestations is pushed as an index of its own:
 		// the merged index lists its manifests.
-		first := strings.TrimSpace(strings.Split(names, ",")[0])
-		ref, err := imagetools.ParseRef(first)
+		dt, err := r.Fetch(ctx, refs[0], p.desc)
 		if err != nil {
-			return "", fmt.Errorf("image name %q: %w", first, err)
-		}
-		dt, err := imagetools.New(f.hosts, nil).Fetch(ctx, ref, p.desc)
-		if err != nil {
-			return "", fmt.Errorf("pushing %s: reading %s: %w", first, p.desc.Digest, err)
+			return "", fmt.Errorf("pushing %s: reading %s: %w", strings.TrimSpace(strings.Split(names, ",")[0]), p.desc.Digest, err)
 		}
 		ms, err := imageindex.Manifests(dt, *p.desc.Platform)
 		if err != nil {
@@ -126,12 +130,13 @@ func (f *fleet) pushIndex(ctx context.Context, names string, parts []nodeSolve) 
 	if err != nil {
 		return "", err
 	}
-	for _, tag := range strings.Split(names, ",") {
-		if err := imageindex.Push(ctx, f.hosts, strings.TrimSpace(tag), idx); err != nil {
-			return "", err
+	desc := ocispecs.Descriptor{MediaType: ocispecs.MediaTypeImageIndex, Digest: digest.FromBytes(idx), Size: int64(len(idx))}
+	for _, ref := range refs {
+		if err := r.PushManifest(ctx, ref, desc, idx); err != nil {
+			return "", fmt.Errorf("pushing %s: %w", ref, err)
 		}
 	}
-	return digest.FromBytes(idx), nil
+	return desc.Digest, nil
 }
 
 // splitOutputs finds the outputs a split build can merge: the image name

@@ -1,17 +1,15 @@
 // Package imageindex puts the per-platform images of a build split across
-// nodes back together: an OCI image index pushed to a registry, or one
-// OCI layout tarball holding every platform.
+// nodes back together: the OCI image index a push names (imagetools
+// pushes it), or one OCI layout tarball holding every platform; and the
+// registry credentials those pushes use.
 //
-// It reaches registries through the RegistryHosts it is given, so pushes
-// use the same mirrors, insecure registries, certificates and credentials
-// as the solver. Imports: containerd's remotes, the OCI image spec and the
-// standard library; no project package.
+// Imports: containerd's image types and registry hosts, the OCI image
+// spec and the standard library; no project package.
 package imageindex
 
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,8 +20,6 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 
 	"github.com/containerd/containerd/v2/core/remotes/docker"
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -36,37 +32,6 @@ func Index(descs []ocispecs.Descriptor) ([]byte, error) {
 		MediaType: ocispecs.MediaTypeImageIndex,
 		Manifests: descs,
 	})
-}
-
-// Push pushes the index idx under ref; the manifests it lists must be in
-// the repository already.
-func Push(ctx context.Context, hosts docker.RegistryHosts, ref string, idx []byte) error {
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return fmt.Errorf("image name %q: %w", ref, err)
-	}
-	named = reference.TagNameOnly(named)
-	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
-	pusher, err := resolver.Pusher(ctx, named.String())
-	if err != nil {
-		return fmt.Errorf("pushing %s: %w", named, err)
-	}
-	desc := ocispecs.Descriptor{MediaType: ocispecs.MediaTypeImageIndex, Digest: digest.FromBytes(idx), Size: int64(len(idx))}
-	w, err := pusher.Push(ctx, desc)
-	if cerrdefs.IsAlreadyExists(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("pushing %s: %w", named, err)
-	}
-	if _, err := w.Write(idx); err != nil {
-		_ = w.Close()
-		return fmt.Errorf("pushing %s: %w", named, err)
-	}
-	if err := w.Commit(ctx, desc.Size, desc.Digest); err != nil && !cerrdefs.IsAlreadyExists(err) {
-		return fmt.Errorf("pushing %s: %w", named, err)
-	}
-	return nil
 }
 
 // WithCredentials gives every host of hosts an authorizer that asks creds

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/remotes"
 	cerrdefs "github.com/containerd/errdefs"
@@ -97,6 +99,12 @@ func sourceLabel(ref reference.Named) string {
 		host = h
 	}
 	return "containerd.io/distribution.source." + host
+}
+
+// PushManifest pushes the manifest or index dt, which desc describes,
+// under ref; what it lists must be in the repository already.
+func (r *Resolver) PushManifest(ctx context.Context, ref reference.Named, desc ocispecs.Descriptor, dt []byte) error {
+	return r.pushManifest(withMediaTypes(r.withLog(ctx)), ref, &Image{Data: dt, Desc: desc})
 }
 
 func (r *Resolver) pushManifest(ctx context.Context, ref reference.Named, img *Image) error {

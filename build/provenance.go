@@ -57,8 +57,13 @@ const MetadataProvenanceKey = "buildx.build.provenance"
 // wantsProvenance reports whether opts's metadata file carries the build's
 // provenance: read from the builder's build history, as buildx does.
 func wantsProvenance(opts Options) bool {
-	return opts.RecordRef != "" && opts.Call == "" &&
-		opts.MetadataProvenance != "" && opts.MetadataProvenance != MetadataProvenanceDisabled
+	return opts.RecordRef != "" && opts.Call == "" && opts.MetadataProvenance.Enabled()
+}
+
+// Enabled reports whether m puts the build's provenance into its metadata
+// file ("" is none asked for).
+func (m MetadataProvenance) Enabled() bool {
+	return m != "" && m != MetadataProvenanceDisabled
 }
 
 // historyProvenance reads the provenance BuildKit recorded in its build

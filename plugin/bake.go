@@ -304,7 +304,7 @@ func (s *bakeSession) builder(ctx context.Context, platforms []string) (build.Bu
 	t := s.o.state.target(s.dockerCLI, s.daemonCfg, s.printer.Status())
 	t.Builder = s.o.remote.builder
 	t.Platforms = platforms
-	t.History = s.o.metadataFile != "" && recordsProvenance(metadataProvenance())
+	t.History = s.o.metadataFile != "" && metadataProvenance().Enabled()
 	b, err := build.Open(ctx, t)
 	if err != nil {
 		return nil, err

@@ -252,14 +252,8 @@ func (o *buildOptions) builderTarget(dockerCLI command.Cli, daemonCfg *daemoncon
 	t.Builder = o.remote.builder
 	t.TLSCACert, t.TLSCert, t.TLSKey, t.TLSServerName = o.remote.tlsCACert, o.remote.tlsCert, o.remote.tlsKey, o.remote.tlsServerName
 	t.Platforms = platforms
-	t.History = o.metadataFile != "" && recordsProvenance(metadataProvenance())
+	t.History = o.metadataFile != "" && metadataProvenance().Enabled()
 	return t
-}
-
-// recordsProvenance reports whether a metadata file carries the build's
-// provenance in mode m, which the builder's build history records.
-func recordsProvenance(m build.MetadataProvenance) bool {
-	return m != "" && m != build.MetadataProvenanceDisabled
 }
 
 // buildKitEnv is DOCKER_BUILDKIT, which docker itself reads too.

@@ -210,6 +210,12 @@ decision := {"allow": allow, "deny_msg": deny_msg}
 	require.Equal(t, 1, r.code, "%s", r)
 	assert.Contains(t, r.stderr, "loading policies Dockerfile.rego")
 	assert.Contains(t, r.stderr, "Policy: the repository's policy denies every source\n")
+	// So it is with buildx's built-in policy on, which comes first.
+	r = policyBuild(t, []string{"BUILDX_DEFAULT_POLICY=1"}, "--progress=plain", "-o", t.TempDir(), ownPolicy)
+	noCrash(t, r)
+	require.Equal(t, 1, r.code, "%s", r)
+	assert.Contains(t, r.stderr, "loading policies buildx_default_policy.rego, Dockerfile.rego")
+	assert.Contains(t, r.stderr, "Policy: the repository's policy denies every source\n")
 	out = t.TempDir()
 	mustSucceed(t, policyBuild(t, nil, "-o", out, gitDaemon(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY src.txt /\n", "src.txt": "no policy"})))
 	assert.Equal(t, "no policy", readFile(t, filepath.Join(out, "src.txt")))

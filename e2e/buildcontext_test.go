@@ -46,6 +46,13 @@ func TestBuildContexts(t *testing.T) {
 		extract(t, tarball, layout)
 		out := run(t, "base=oci-layout://"+layout, "FROM base\n")
 		assert.Equal(t, "from-an-oci-layout", readFile(t, filepath.Join(out, "layer.txt")))
+		// As buildx reads it: a suffix that is no tag or digest is part of
+		// the directory's name; a tag picks the image.
+		named := filepath.Join(t.TempDir(), "layout@v1")
+		require.NoError(t, os.Mkdir(named, 0o755))
+		extract(t, tarball, named)
+		out = run(t, "base=oci-layout://"+named+":latest", "FROM base\n")
+		assert.Equal(t, "from-an-oci-layout", readFile(t, filepath.Join(out, "layer.txt")))
 	})
 	t.Run("http download", func(t *testing.T) {
 		// As with buildx, the named context of an HTTP URL that is not a

@@ -90,7 +90,7 @@ func Load(in Inputs) ([]Set, error) {
 	for _, s := range sets {
 		loaded := Set{Strict: s.strict, LogLevel: s.logLevel, contextDir: in.ContextDir, context: remote}
 		for _, f := range s.files {
-			if err := loaded.add(f, in.ContextDir, remote != nil); err != nil {
+			if err := loaded.add(f); err != nil {
 				return nil, err
 			}
 		}
@@ -157,9 +157,9 @@ func defaultFile(in Inputs, remote *llb.State) ([]file, error) {
 }
 
 // add reads f into the set, or leaves it for Attach when it is a file of
-// the remote context.
-func (s *Set) add(f file, contextDir string, remote bool) error {
-	if f.remote || (f.data == nil && remote && !strings.HasPrefix(f.name, CwdPrefix)) {
+// the set's remote context.
+func (s *Set) add(f file) error {
+	if f.remote || (f.data == nil && s.context != nil && !strings.HasPrefix(f.name, CwdPrefix)) {
 		s.Files = append(s.Files, buildxpolicy.File{Filename: f.name})
 		if f.optional {
 			if s.optional == nil {
@@ -170,7 +170,7 @@ func (s *Set) add(f file, contextDir string, remote bool) error {
 		return nil
 	}
 	if f.data == nil {
-		dt, err := readPolicyFile(contextDir, f.name)
+		dt, err := readPolicyFile(s.contextDir, f.name)
 		if err != nil {
 			return err
 		}

@@ -71,12 +71,10 @@ type file struct {
 // plan folds configs over the default policy (the file beside the
 // Dockerfile, none when def is empty) as buildx does: an entry without
 // files sets strict and log-level on the policy before it (or on the next
-// one when there is none), an entry with files adds a policy, reset drops
-// what came before, and disabled leaves none.
-func plan(def []file, configs []Config) ([]set, error) {
-	if disabled, err := isDisabled(configs); disabled || err != nil {
-		return nil, err
-	}
+// one when there is none), an entry with files adds a policy, and reset
+// drops what came before. A disabled entry is Load's to handle, before it
+// plans.
+func plan(def []file, configs []Config) []set {
 	var out []set
 	if len(def) > 0 {
 		out = append(out, set{files: def})
@@ -101,7 +99,7 @@ func plan(def []file, configs []Config) ([]set, error) {
 			pending = c
 		}
 	}
-	return out, nil
+	return out
 }
 
 // isDisabled reports whether an entry disables policies, which it must

@@ -76,18 +76,18 @@ func Load(in Inputs) ([]Set, error) {
 	if len(def) == 0 && len(in.Configs) == 0 && !in.Builtin {
 		return nil, nil
 	}
-	sets, err := plan(def, in.Configs)
-	if err != nil {
+	disabled, err := isDisabled(in.Configs)
+	if disabled || err != nil {
 		return nil, err
 	}
 	var out []Set
-	if disabled, _ := isDisabled(in.Configs); in.Builtin && !disabled {
+	if in.Builtin {
 		out = append(out, Set{
 			Files:   []buildxpolicy.File{{Filename: buildxpolicy.DefaultPolicyFilename, Data: buildxpolicy.DefaultPolicyData()}},
 			builtin: true,
 		})
 	}
-	for _, s := range sets {
+	for _, s := range plan(def, in.Configs) {
 		loaded := Set{Strict: s.strict, LogLevel: s.logLevel, contextDir: in.ContextDir, context: remote}
 		for _, f := range s.files {
 			if err := loaded.add(f); err != nil {

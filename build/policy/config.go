@@ -2,8 +2,6 @@ package policy
 
 import (
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 )
@@ -24,27 +22,6 @@ type Config struct {
 	// LogLevel is the level of the policy's progress log; nil leaves
 	// the default (info: each check and its decision; debug adds inputs).
 	LogLevel *logrus.Level
-}
-
-// String is c as --policy takes it; parsing it gives c again.
-func (c Config) String() string {
-	var fields []string
-	for _, f := range c.Files {
-		fields = append(fields, "filename="+f)
-	}
-	if c.Reset {
-		fields = append(fields, "reset=true")
-	}
-	if c.Disabled {
-		fields = append(fields, "disabled=true")
-	}
-	if c.Strict != nil {
-		fields = append(fields, "strict="+strconv.FormatBool(*c.Strict))
-	}
-	if c.LogLevel != nil {
-		fields = append(fields, "log-level="+c.LogLevel.String())
-	}
-	return strings.Join(fields, ",")
 }
 
 // ErrDisabledCombined is the error of a disabled entry given with any

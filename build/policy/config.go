@@ -2,8 +2,6 @@ package policy
 
 import (
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 )
@@ -24,27 +22,6 @@ type Config struct {
 	// LogLevel is the level of the policy's progress log; nil leaves
 	// the default (info: each check and its decision; debug adds inputs).
 	LogLevel *logrus.Level
-}
-
-// String is c as --policy takes it; parsing it gives c again.
-func (c Config) String() string {
-	var fields []string
-	for _, f := range c.Files {
-		fields = append(fields, "filename="+f)
-	}
-	if c.Reset {
-		fields = append(fields, "reset=true")
-	}
-	if c.Disabled {
-		fields = append(fields, "disabled=true")
-	}
-	if c.Strict != nil {
-		fields = append(fields, "strict="+strconv.FormatBool(*c.Strict))
-	}
-	if c.LogLevel != nil {
-		fields = append(fields, "log-level="+c.LogLevel.String())
-	}
-	return strings.Join(fields, ",")
 }
 
 // ErrDisabledCombined is the error of a disabled entry given with any
@@ -71,12 +48,10 @@ type file struct {
 // plan folds configs over the default policy (the file beside the
 // Dockerfile, none when def is empty) as buildx does: an entry without
 // files sets strict and log-level on the policy before it (or on the next
-// one when there is none), an entry with files adds a policy, reset drops
-// what came before, and disabled leaves none.
-func plan(def []file, configs []Config) ([]set, error) {
-	if disabled, err := isDisabled(configs); disabled || err != nil {
-		return nil, err
-	}
+// one when there is none), an entry with files adds a policy, and reset
+// drops what came before. A disabled entry is Load's to handle, before it
+// plans.
+func plan(def []file, configs []Config) []set {
 	var out []set
 	if len(def) > 0 {
 		out = append(out, set{files: def})
@@ -101,7 +76,7 @@ func plan(def []file, configs []Config) ([]set, error) {
 			pending = c
 		}
 	}
-	return out, nil
+	return out
 }
 
 // isDisabled reports whether an entry disables policies, which it must

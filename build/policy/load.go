@@ -76,21 +76,21 @@ func Load(in Inputs) ([]Set, error) {
 	if len(def) == 0 && len(in.Configs) == 0 && !in.Builtin {
 		return nil, nil
 	}
-	sets, err := plan(def, in.Configs)
-	if err != nil {
+	disabled, err := isDisabled(in.Configs)
+	if disabled || err != nil {
 		return nil, err
 	}
 	var out []Set
-	if disabled, _ := isDisabled(in.Configs); in.Builtin && !disabled {
+	if in.Builtin {
 		out = append(out, Set{
 			Files:   []buildxpolicy.File{{Filename: buildxpolicy.DefaultPolicyFilename, Data: buildxpolicy.DefaultPolicyData()}},
 			builtin: true,
 		})
 	}
-	for _, s := range sets {
+	for _, s := range plan(def, in.Configs) {
 		loaded := Set{Strict: s.strict, LogLevel: s.logLevel, contextDir: in.ContextDir, context: remote}
 		for _, f := range s.files {
-			if err := loaded.add(f, in.ContextDir, remote != nil); err != nil {
+			if err := loaded.add(f); err != nil {
 				return nil, err
 			}
 		}
@@ -157,9 +157,9 @@ func defaultFile(in Inputs, remote *llb.State) ([]file, error) {
 }
 
 // add reads f into the set, or leaves it for Attach when it is a file of
-// the remote context.
-func (s *Set) add(f file, contextDir string, remote bool) error {
-	if f.remote || (f.data == nil && remote && !strings.HasPrefix(f.name, CwdPrefix)) {
+// the set's remote context.
+func (s *Set) add(f file) error {
+	if f.remote || (f.data == nil && s.context != nil && !strings.HasPrefix(f.name, CwdPrefix)) {
 		s.Files = append(s.Files, buildxpolicy.File{Filename: f.name})
 		if f.optional {
 			if s.optional == nil {
@@ -170,7 +170,7 @@ func (s *Set) add(f file, contextDir string, remote bool) error {
 		return nil
 	}
 	if f.data == nil {
-		dt, err := readPolicyFile(contextDir, f.name)
+		dt, err := readPolicyFile(s.contextDir, f.name)
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,7 @@ func TestLoad(t *testing.T) {
 	write("Dockerfile.rego", "package docker\n")
 	write("app.Dockerfile", "FROM scratch\n")
 	write("extra.rego", "package docker\n")
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "dir.Dockerfile.rego"), 0o755))
 	yes := true
 	debug := logrus.DebugLevel
 	def := filepath.Join(dir, "Dockerfile.rego")
@@ -55,6 +56,8 @@ func TestLoad(t *testing.T) {
 		{name: "disabled", dockerfile: "Dockerfile", configs: []Config{{Disabled: true}}},
 		{name: "disabled combined", dockerfile: "Dockerfile", configs: []Config{{Disabled: true, LogLevel: &debug}}, wantErr: "disabled policy cannot be combined with other policy flags"},
 		{name: "disabled with another entry", dockerfile: "Dockerfile", configs: []Config{{Disabled: true}, {Strict: &yes}}, wantErr: "disabled policy cannot be combined with other policy flags"},
+		{name: "unreadable default file, disabled", dockerfile: "dir.Dockerfile", configs: []Config{{Disabled: true}}, wantErr: "failed to read policy file " + filepath.Join(dir, "dir.Dockerfile.rego")},
+		{name: "unreadable default file, disabled combined", dockerfile: "dir.Dockerfile", configs: []Config{{Disabled: true, Reset: true}}, wantErr: "failed to read policy file " + filepath.Join(dir, "dir.Dockerfile.rego")},
 		{name: "missing file", dockerfile: "Dockerfile", configs: []Config{{Files: []string{"nope.rego"}}}, wantErr: "policy file nope.rego not found"},
 		{name: "outside the context", dockerfile: "Dockerfile", configs: []Config{{Files: []string{"../x.rego"}}}, wantErr: "failed to read policy file ../x.rego"},
 	}
@@ -122,6 +125,9 @@ func TestLoadBuiltin(t *testing.T) {
 	sets, err = Load(Inputs{ContextDir: dir, DockerfileDir: dir, Builtin: true, Configs: []Config{{Disabled: true}}})
 	require.NoError(t, err)
 	assert.Empty(t, sets)
+
+	_, err = Load(Inputs{ContextDir: dir, DockerfileDir: dir, Builtin: true, Configs: []Config{{Disabled: true}, {Files: []string{"Dockerfile.rego"}}}})
+	require.ErrorIs(t, err, ErrDisabledCombined)
 }
 
 // TestRemoteContextWithBuiltin: with the built-in policy on, which comes

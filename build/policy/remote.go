@@ -16,6 +16,7 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+	fstypes "github.com/tonistiigi/fsutil/types"
 )
 
 // contextState is the LLB state of a remote context (a Git repository or
@@ -67,21 +68,32 @@ func (r *remoteFS) reference() (gwclient.Reference, error) {
 	return r.ref, r.err
 }
 
+// lookup stats name in the context: st is nil when the context has no
+// such file, and ref and p are where to read it from.
+func (r *remoteFS) lookup(name string) (ref gwclient.Reference, p string, st *fstypes.Stat, err error) {
+	p, err = remotePath(name)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ref, err = r.reference()
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("reading policy file %s from the build context: %w", name, err)
+	}
+	st, err = ref.StatFile(r.ctx, gwclient.StatRequest{Path: p})
+	if err != nil {
+		if notFound(err) {
+			return nil, "", nil, nil
+		}
+		return nil, "", nil, fmt.Errorf("failed to stat policy file %s: %w", name, err)
+	}
+	return ref, p, st, nil
+}
+
 // read reads name; ok is false when the context has no such file.
 func (r *remoteFS) read(name string) (_ []byte, ok bool, _ error) {
-	p, err := remotePath(name)
-	if err != nil {
+	ref, p, st, err := r.lookup(name)
+	if err != nil || st == nil {
 		return nil, false, err
-	}
-	ref, err := r.reference()
-	if err != nil {
-		return nil, false, fmt.Errorf("reading policy file %s from the build context: %w", name, err)
-	}
-	if _, err := ref.StatFile(r.ctx, gwclient.StatRequest{Path: p}); err != nil {
-		if notFound(err) {
-			return nil, false, nil
-		}
-		return nil, false, fmt.Errorf("failed to stat policy file %s: %w", name, err)
 	}
 	dt, err := ref.ReadFile(r.ctx, gwclient.ReadRequest{Filename: p})
 	if err != nil {
@@ -112,12 +124,18 @@ func (r *remoteFS) Open(name string) (fs.File, error) {
 	return &memFile{Reader: bytes.NewReader(dt), info: memInfo{name: path.Base(name), size: int64(len(dt))}}, nil
 }
 
+// Stat only stats name, as buildx's remote policy file system does: OPA
+// stats every import and data file before it reads it, and reading it
+// here too would cost a second round trip to the builder.
 func (r *remoteFS) Stat(name string) (fs.FileInfo, error) {
-	f, err := r.Open(name)
+	_, _, st, err := r.lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	return f.Stat()
+	if st == nil {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+	}
+	return memInfo{name: path.Base(name), size: st.Size}, nil
 }
 
 type memFile struct {

@@ -49,16 +49,3 @@ func TestPolicies(t *testing.T) {
 		})
 	}
 }
-
-// TestPolicyRoundTrip checks that a Config's String parses back to it.
-func TestPolicyRoundTrip(t *testing.T) {
-	t.Parallel()
-	for _, spec := range []string{"filename=a.rego", "filename=a.rego,filename=b.rego,reset=true", "disabled=true", "strict=false,log-level=debug"} {
-		c, err := Policy(spec)
-		require.NoError(t, err, spec)
-		assert.Equal(t, spec, c.String())
-		again, err := Policy(c.String())
-		require.NoError(t, err)
-		assert.Equal(t, c, again)
-	}
-}

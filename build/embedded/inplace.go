@@ -75,9 +75,6 @@ type inPlaceReply struct {
 // dockerfileMount is the local mount of the Dockerfile's directory.
 const dockerfileMount = "dockerfile"
 
-// errNotInPlace sends the mount through the session as usual.
-var errNotInPlace = errors.New("not read in place")
-
 // inPlaceSource is BuildKit's local source, reading the directories that
 // a client offers in place.
 type inPlaceSource struct {
@@ -146,15 +143,18 @@ func (i *inPlaceInstance) Snapshot(ctx context.Context, jobCtx solver.JobContext
 	return i.SourceInstance.Snapshot(ctx, jobCtx)
 }
 
-// snapshot makes the in-place snapshot of the mount, or returns
-// errNotInPlace (or another error) for the usual transfer.
+// snapshot makes the in-place snapshot of the mount, or returns why not
+// for the usual transfer.
 func (i *inPlaceInstance) snapshot(ctx context.Context, c session.Caller) (_ cache.ImmutableRef, retErr error) {
 	if !c.Supports(inPlaceMethod) {
-		return nil, errNotInPlace
+		return nil, errors.New("the client offers no directories")
 	}
 	reply, err := askDir(ctx, c, i.id)
-	if err != nil || reply.Dir == "" {
-		return nil, errors.Join(errNotInPlace, err)
+	if err != nil {
+		return nil, err
+	}
+	if reply.Dir == "" {
+		return nil, errors.New("the client offers no directory for it")
 	}
 	dir := reply.Dir
 	start := time.Now()
@@ -203,7 +203,7 @@ func (i *inPlaceInstance) snapshot(ctx context.Context, c session.Caller) (_ cac
 	// the state dir, a file system overlayfs does not take): find it out
 	// before any step depends on it.
 	if err := tryMount(ctx, ref); err != nil {
-		return nil, errors.Join(errNotInPlace, err)
+		return nil, err
 	}
 	bklog.G(ctx).Debugf("local %s read in place from %s in %v (walk %v, snapshots %v, checksums %v)", i.id.Name, dir, time.Since(start), walked.Sub(start), mounted.Sub(walked), hashed.Sub(mounted))
 	return ref, nil
@@ -270,7 +270,7 @@ func bindSource(ctx context.Context, m cache.MutableRef) (string, error) {
 		defer func() { _ = release() }()
 	}
 	if len(mounts) != 1 || mounts[0].Type != "bind" && mounts[0].Type != "rbind" {
-		return "", fmt.Errorf("%w: snapshot mounted as %v", errNotInPlace, mounts)
+		return "", fmt.Errorf("snapshot mounted as %v", mounts)
 	}
 	return mounts[0].Source, nil
 }
@@ -297,7 +297,7 @@ func upperDir(ctx context.Context, sn snapshot.Snapshotter, m cache.MutableRef) 
 			}
 		}
 	}
-	return "", fmt.Errorf("%w: snapshot mounted as %v", errNotInPlace, mounts)
+	return "", fmt.Errorf("snapshot mounted as %v", mounts)
 }
 
 // tryMount mounts ref read-only once.
@@ -364,11 +364,11 @@ func newView(dir string, id local.LocalIdentifier) (*view, error) {
 		return nil, err
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("%w: %s is not a directory", errNotInPlace, dir)
+		return nil, fmt.Errorf("%q is not a directory", dir)
 	}
 	if strings.ContainsAny(dir, ":,") {
 		// overlayfs option syntax
-		return nil, fmt.Errorf("%w: %s has a colon or comma", errNotInPlace, dir)
+		return nil, fmt.Errorf("%q has a colon or comma", dir)
 	}
 	fs, err := fsutil.NewFS(dir)
 	if err != nil {
@@ -470,7 +470,7 @@ func (u *upperTree) whiteout(rel string) error {
 		}
 	}
 	if err := unix.Mknod(filepath.Join(u.root, filepath.FromSlash(rel)), unix.S_IFCHR, 0); err != nil {
-		return fmt.Errorf("%w: whiteout for %s: %w", errNotInPlace, rel, err)
+		return fmt.Errorf("whiteout for %s: %w", rel, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/buildkit/cache"
@@ -490,32 +491,22 @@ func (u *upperTree) copyMeta(dir string) error {
 
 // copyDirMeta gives dst the owner, mode and times of src.
 func copyDirMeta(src, dst string) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
+	fi, err := os.Lstat(src)
+	if err != nil {
 		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no stat", src)
 	}
 	if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
-	if err := os.Chmod(dst, os.FileMode(st.Mode&0o777)|modeBits(st.Mode)); err != nil {
+	if err := os.Chmod(dst, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
 		return err
 	}
-	ts := []unix.Timespec{st.Atim, st.Mtim}
+	ts := []unix.Timespec{unix.Timespec(st.Atim), unix.Timespec(st.Mtim)}
 	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
-}
-
-func modeBits(m uint32) os.FileMode {
-	var out os.FileMode
-	if m&unix.S_ISUID != 0 {
-		out |= os.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		out |= os.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		out |= os.ModeSticky
-	}
-	return out
 }
 
 // checksums fills ref's content-checksum cache with a record for each

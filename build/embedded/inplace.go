@@ -10,11 +10,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/cache/contenthash"
 	"github.com/moby/buildkit/client"
@@ -263,17 +265,11 @@ func bindSource(ctx context.Context, m cache.MutableRef) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	mounts, release, err := mountable.Mount()
+	mnt, err := singleMount(mountable, "bind", "rbind")
 	if err != nil {
 		return "", err
 	}
-	if release != nil {
-		defer func() { _ = release() }()
-	}
-	if len(mounts) != 1 || mounts[0].Type != "bind" && mounts[0].Type != "rbind" {
-		return "", fmt.Errorf("snapshot mounted as %v", mounts)
-	}
-	return mounts[0].Source, nil
+	return mnt.Source, nil
 }
 
 // upperDir returns the overlayfs upper directory of a mutable ref made by
@@ -284,21 +280,32 @@ func upperDir(ctx context.Context, sn snapshot.Snapshotter, m cache.MutableRef) 
 	if err != nil {
 		return "", err
 	}
-	mounts, release, err := mountable.Mount()
+	mnt, err := singleMount(mountable, "overlay")
 	if err != nil {
 		return "", err
+	}
+	for _, o := range mnt.Options {
+		if v, ok := strings.CutPrefix(o, "upperdir="); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("snapshot mounted as %v", []mount.Mount{mnt})
+}
+
+// singleMount returns the mount of mountable, which must be one, of one of
+// types; whatever it mounted is released on return.
+func singleMount(mountable snapshot.Mountable, types ...string) (mount.Mount, error) {
+	mounts, release, err := mountable.Mount()
+	if err != nil {
+		return mount.Mount{}, err
 	}
 	if release != nil {
 		defer func() { _ = release() }()
 	}
-	if len(mounts) == 1 && mounts[0].Type == "overlay" {
-		for _, o := range mounts[0].Options {
-			if v, ok := strings.CutPrefix(o, "upperdir="); ok {
-				return v, nil
-			}
-		}
+	if len(mounts) != 1 || !slices.Contains(types, mounts[0].Type) {
+		return mount.Mount{}, fmt.Errorf("snapshot mounted as %v", mounts)
 	}
-	return "", fmt.Errorf("snapshot mounted as %v", mounts)
+	return mounts[0], nil
 }
 
 // tryMount mounts ref read-only once.

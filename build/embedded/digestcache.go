@@ -15,7 +15,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 )
 
 // digestCache remembers, for one context directory, the digest of each
@@ -101,11 +100,11 @@ func (dc *digestCache) digests(ctx context.Context, v *view, start time.Time) ([
 			out[n] = d
 			continue
 		}
-		var st unix.Stat_t
-		if err := unix.Lstat(full, &st); err != nil {
-			return nil, &os.PathError{Op: "lstat", Path: full, Err: err}
+		st, err := stateOf(full)
+		if err != nil {
+			return nil, err
 		}
-		key := dcEntry{Ino: st.Ino, Size: uint64(st.Size), Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
+		key := dcEntry{Ino: st.ino, Size: st.size, Mtime: st.mtime, Ctime: st.ctime}
 		if old, ok := dc.old[e.path]; ok && old.Digest != "" && old.Ino == key.Ino && old.Size == key.Size && old.Mtime == key.Mtime && old.Ctime == key.Ctime {
 			out[n] = old.Digest
 			mu.Lock()

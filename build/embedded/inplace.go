@@ -10,10 +10,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/cache/contenthash"
 	"github.com/moby/buildkit/client"
@@ -66,26 +69,14 @@ type inPlaceRequest struct {
 	FollowPaths     []string `json:"follow,omitempty"`
 }
 
-// inPlaceReply is the directory, empty when the mount is to be sent.
+// inPlaceReply is the directory, empty when the mount is to be sent (the
+// client finds it small, or cannot read it).
 type inPlaceReply struct {
 	Dir string `json:"dir,omitempty"`
-	// Always: read it in place even when it is small.
-	Always bool `json:"always,omitempty"`
 }
-
-// A view costs two new snapshots per build; the transfer of a context
-// this small into the snapshot it keeps costs less (measured on a cached
-// rebuild of a 2 MB context: 4-7 ms sent, 15-30 ms read in place).
-const (
-	smallBytes   = 8 << 20
-	smallEntries = 1000
-)
 
 // dockerfileMount is the local mount of the Dockerfile's directory.
 const dockerfileMount = "dockerfile"
-
-// errNotInPlace sends the mount through the session as usual.
-var errNotInPlace = errors.New("not read in place")
 
 // inPlaceSource is BuildKit's local source, reading the directories that
 // a client offers in place.
@@ -155,24 +146,24 @@ func (i *inPlaceInstance) Snapshot(ctx context.Context, jobCtx solver.JobContext
 	return i.SourceInstance.Snapshot(ctx, jobCtx)
 }
 
-// snapshot makes the in-place snapshot of the mount, or returns
-// errNotInPlace (or another error) for the usual transfer.
+// snapshot makes the in-place snapshot of the mount, or returns why not
+// for the usual transfer.
 func (i *inPlaceInstance) snapshot(ctx context.Context, c session.Caller) (_ cache.ImmutableRef, retErr error) {
 	if !c.Supports(inPlaceMethod) {
-		return nil, errNotInPlace
+		return nil, errors.New("the client offers no directories")
 	}
 	reply, err := askDir(ctx, c, i.id)
-	if err != nil || reply.Dir == "" {
-		return nil, errors.Join(errNotInPlace, err)
+	if err != nil {
+		return nil, err
+	}
+	if reply.Dir == "" {
+		return nil, errors.New("the client offers no directory for it")
 	}
 	dir := reply.Dir
 	start := time.Now()
 	v, err := newView(dir, i.id)
 	if err != nil {
 		return nil, err
-	}
-	if !reply.Always && v.small() {
-		return nil, fmt.Errorf("%w: small", errNotInPlace)
 	}
 	walked := time.Now()
 	lower, err := i.linkTo(ctx, dir)
@@ -215,7 +206,7 @@ func (i *inPlaceInstance) snapshot(ctx context.Context, c session.Caller) (_ cac
 	// the state dir, a file system overlayfs does not take): find it out
 	// before any step depends on it.
 	if err := tryMount(ctx, ref); err != nil {
-		return nil, errors.Join(errNotInPlace, err)
+		return nil, err
 	}
 	bklog.G(ctx).Debugf("local %s read in place from %s in %v (walk %v, snapshots %v, checksums %v)", i.id.Name, dir, time.Since(start), walked.Sub(start), mounted.Sub(walked), hashed.Sub(mounted))
 	return ref, nil
@@ -274,17 +265,11 @@ func bindSource(ctx context.Context, m cache.MutableRef) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	mounts, release, err := mountable.Mount()
+	mnt, err := singleMount(mountable, "bind", "rbind")
 	if err != nil {
 		return "", err
 	}
-	if release != nil {
-		defer func() { _ = release() }()
-	}
-	if len(mounts) != 1 || mounts[0].Type != "bind" && mounts[0].Type != "rbind" {
-		return "", fmt.Errorf("%w: snapshot mounted as %v", errNotInPlace, mounts)
-	}
-	return mounts[0].Source, nil
+	return mnt.Source, nil
 }
 
 // upperDir returns the overlayfs upper directory of a mutable ref made by
@@ -295,21 +280,32 @@ func upperDir(ctx context.Context, sn snapshot.Snapshotter, m cache.MutableRef) 
 	if err != nil {
 		return "", err
 	}
-	mounts, release, err := mountable.Mount()
+	mnt, err := singleMount(mountable, "overlay")
 	if err != nil {
 		return "", err
+	}
+	for _, o := range mnt.Options {
+		if v, ok := strings.CutPrefix(o, "upperdir="); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("snapshot mounted as %v", []mount.Mount{mnt})
+}
+
+// singleMount returns the mount of mountable, which must be one, of one of
+// types; whatever it mounted is released on return.
+func singleMount(mountable snapshot.Mountable, types ...string) (mount.Mount, error) {
+	mounts, release, err := mountable.Mount()
+	if err != nil {
+		return mount.Mount{}, err
 	}
 	if release != nil {
 		defer func() { _ = release() }()
 	}
-	if len(mounts) == 1 && mounts[0].Type == "overlay" {
-		for _, o := range mounts[0].Options {
-			if v, ok := strings.CutPrefix(o, "upperdir="); ok {
-				return v, nil
-			}
-		}
+	if len(mounts) != 1 || !slices.Contains(types, mounts[0].Type) {
+		return mount.Mount{}, fmt.Errorf("snapshot mounted as %v", mounts)
 	}
-	return "", fmt.Errorf("%w: snapshot mounted as %v", errNotInPlace, mounts)
+	return mounts[0], nil
 }
 
 // tryMount mounts ref read-only once.
@@ -376,11 +372,11 @@ func newView(dir string, id local.LocalIdentifier) (*view, error) {
 		return nil, err
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("%w: %s is not a directory", errNotInPlace, dir)
+		return nil, fmt.Errorf("%q is not a directory", dir)
 	}
 	if strings.ContainsAny(dir, ":,") {
 		// overlayfs option syntax
-		return nil, fmt.Errorf("%w: %s has a colon or comma", errNotInPlace, dir)
+		return nil, fmt.Errorf("%q has a colon or comma", dir)
 	}
 	fs, err := fsutil.NewFS(dir)
 	if err != nil {
@@ -418,18 +414,6 @@ func newView(dir string, id local.LocalIdentifier) (*view, error) {
 		return nil, err
 	}
 	return v, nil
-}
-
-// small reports whether the view is small enough to send.
-func (v *view) small() bool {
-	if len(v.entries) > smallEntries {
-		return false
-	}
-	var size int64
-	for _, e := range v.entries {
-		size += e.st.Size
-	}
-	return size <= smallBytes
 }
 
 // whiteout writes into the upper directory of top (whose lower layer is
@@ -494,7 +478,7 @@ func (u *upperTree) whiteout(rel string) error {
 		}
 	}
 	if err := unix.Mknod(filepath.Join(u.root, filepath.FromSlash(rel)), unix.S_IFCHR, 0); err != nil {
-		return fmt.Errorf("%w: whiteout for %s: %w", errNotInPlace, rel, err)
+		return fmt.Errorf("whiteout for %s: %w", rel, err)
 	}
 	return nil
 }
@@ -514,32 +498,22 @@ func (u *upperTree) copyMeta(dir string) error {
 
 // copyDirMeta gives dst the owner, mode and times of src.
 func copyDirMeta(src, dst string) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
+	fi, err := os.Lstat(src)
+	if err != nil {
 		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no stat", src)
 	}
 	if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
-	if err := os.Chmod(dst, os.FileMode(st.Mode&0o777)|modeBits(st.Mode)); err != nil {
+	if err := os.Chmod(dst, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
 		return err
 	}
-	ts := []unix.Timespec{st.Atim, st.Mtim}
+	ts := []unix.Timespec{unix.Timespec(st.Atim), unix.Timespec(st.Mtim)}
 	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
-}
-
-func modeBits(m uint32) os.FileMode {
-	var out os.FileMode
-	if m&unix.S_ISUID != 0 {
-		out |= os.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		out |= os.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		out |= os.ModeSticky
-	}
-	return out
 }
 
 // checksums fills ref's content-checksum cache with a record for each
